@@ -1,0 +1,140 @@
+// The interfaces plugins implement: datasets, transforms, tokenizers,
+// encoders, heads, objectives and evaluators, and the BuildContext their
+// factories receive.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "sslab/error.h"
+#include "sslab/recipe.h"
+#include "sslab/registry.h"
+
+namespace sslab {
+
+// Named tensors: one sample, or a collated batch. Keys are namespaced:
+// "image" [C,H,W], "text.ids" [T], "audio.wave" [S], "label" [] ...
+// A batch holds the same keys with a leading batch dimension; variable-length
+// keys are padded and get "<key>.length" [B] and "<key>.mask" companions.
+using TensorMap = std::map<std::string, torch::Tensor>;
+using Sample = TensorMap;
+
+struct SSLAB_API Batch {
+  TensorMap tensors;
+  int64_t size = 0;
+
+  bool has(const std::string& key) const { return tensors.count(key) != 0; }
+  // The tensor, or a UserError listing the keys the batch has.
+  const torch::Tensor& at(const std::string& key) const;
+  Batch to(const torch::Device& device, bool non_blocking = false) const;
+};
+
+using Rng = std::mt19937_64;
+
+// A finite, indexable collection of samples. get() must be thread-safe and
+// deterministic for a given index; a bad file throws DataError.
+class SSLAB_API Dataset {
+ public:
+  virtual ~Dataset() = default;
+  virtual int64_t size() const = 0;
+  virtual Sample get(int64_t index) const = 0;
+  // Number of classes of the "label" key, 0 when unlabelled.
+  virtual int64_t num_classes() const { return 0; }
+};
+
+// A per-sample random transform of one tensor (augmentation, features).
+class SSLAB_API Transform {
+ public:
+  virtual ~Transform() = default;
+  virtual torch::Tensor apply(const torch::Tensor& input, Rng& rng) const = 0;
+};
+
+// Text <-> token ids.
+class SSLAB_API Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::vector<int64_t> encode(const std::string& text) const = 0;
+  virtual std::string decode(const std::vector<int64_t>& ids) const = 0;
+  virtual int64_t vocab_size() const = 0;
+  // Id of a special token ("[PAD]", "[MASK]", ...), -1 if absent.
+  virtual int64_t special_id(const std::string& token) const = 0;
+};
+
+// Maps one batch key (its input) to a pooled embedding [B, embed_dim].
+// Plugins add richer methods (e.g. token outputs, masking) that their own
+// objectives use through dynamic_pointer_cast.
+class SSLAB_API Encoder : public torch::nn::Module {
+ public:
+  virtual torch::Tensor embed(const Batch& batch) = 0;
+  virtual int64_t embed_dim() const = 0;
+  // The batch key this encoder reads ("image", "text.ids", ...).
+  const std::string& input() const { return input_; }
+  void set_input(std::string key) { input_ = std::move(key); }
+
+ private:
+  std::string input_;
+};
+
+// A small network on embeddings (projector, predictor, classifier).
+class SSLAB_API Head : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+};
+
+struct ObjectiveOutput {
+  torch::Tensor loss;                     // scalar, differentiable
+  std::map<std::string, double> metrics;  // logged as "<objective>/<metric>"
+};
+
+// A pretext loss on a batch, using encoders/heads from the BuildContext.
+// Its own parameters (decoders, predictors) are trained with the model.
+class SSLAB_API Objective : public torch::nn::Module {
+ public:
+  virtual ObjectiveOutput compute(const Batch& batch) = 0;
+};
+
+// Results of one evaluation: name -> metric -> value, written to eval.json.
+using EvalResults = std::map<std::string, std::map<std::string, double>>;
+
+// Evaluates trained encoders (linear probe, kNN, retrieval, task metrics).
+class SSLAB_API Evaluator {
+ public:
+  virtual ~Evaluator() = default;
+  virtual EvalResults evaluate(BuildContext& ctx) = 0;
+};
+
+// What a factory may use while building a component: the recipe, the
+// registries, already built components, the device and seed.
+class SSLAB_API BuildContext {
+ public:
+  BuildContext(const Recipe& recipe, Registries& registries) : recipe_(recipe), registries_(registries) {}
+
+  const Recipe& recipe() const { return recipe_; }
+  Registries& registries() { return registries_; }
+  torch::Device device = torch::kCPU;
+  uint64_t seed = 0;
+  int rank = 0;
+  int world_size = 1;
+
+  std::map<std::string, std::shared_ptr<Dataset>> datasets;  // by split: "train", "test"
+  std::map<std::string, std::shared_ptr<Encoder>> encoders;  // by recipe name
+  std::map<std::string, std::shared_ptr<Head>> heads;
+  std::map<std::string, std::shared_ptr<Tokenizer>> tokenizers;
+
+  // Lookups failing with a UserError that names `where` and lists known names.
+  std::shared_ptr<Dataset> dataset(const std::string& split, const std::string& where = "") const;
+  std::shared_ptr<Encoder> encoder(const std::string& name, const std::string& where = "") const;
+  std::shared_ptr<Head> head(const std::string& name, const std::string& where = "") const;
+
+ private:
+  const Recipe& recipe_;
+  Registries& registries_;
+};
+
+}  // namespace sslab

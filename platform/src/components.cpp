@@ -1,0 +1,43 @@
+#include "sslab/components.h"
+
+namespace sslab {
+
+const torch::Tensor& Batch::at(const std::string& key) const {
+  auto it = tensors.find(key);
+  if (it == tensors.end()) {
+    std::vector<std::string> keys;
+    for (const auto& kv : tensors) keys.push_back(kv.first);
+    throw UserError(str("the batch has no '", key, "'; ", suggestion_text(key, keys)));
+  }
+  return it->second;
+}
+
+Batch Batch::to(const torch::Device& device, bool non_blocking) const {
+  Batch out;
+  out.size = size;
+  for (const auto& [k, v] : tensors) out.tensors[k] = v.to(device, non_blocking);
+  return out;
+}
+
+template <typename T>
+static std::shared_ptr<T> lookup(const std::map<std::string, std::shared_ptr<T>>& m, const std::string& name,
+                                 const std::string& what, const std::string& where) {
+  auto it = m.find(name);
+  if (it != m.end()) return it->second;
+  std::vector<std::string> known;
+  for (const auto& kv : m) known.push_back(kv.first);
+  throw UserError(str(where.empty() ? "" : where + ": ", "no ", what, " named '", name, "'; ",
+                      suggestion_text(name, known)));
+}
+
+std::shared_ptr<Dataset> BuildContext::dataset(const std::string& split, const std::string& where) const {
+  return lookup(datasets, split, "dataset split", where);
+}
+std::shared_ptr<Encoder> BuildContext::encoder(const std::string& name, const std::string& where) const {
+  return lookup(encoders, name, "encoder", where);
+}
+std::shared_ptr<Head> BuildContext::head(const std::string& name, const std::string& where) const {
+  return lookup(heads, name, "head", where);
+}
+
+}  // namespace sslab

@@ -1,0 +1,177 @@
+#include "sslab/recipe_schema.h"
+
+#include <filesystem>
+
+#include "sslab/error.h"
+#include "sslab/plugin_host.h"
+
+namespace sslab {
+
+Schema plugins_schema() {
+  Schema s;
+  s.strings("load", std::vector<std::string>{}, "plugins to load: names (libsslab-<name>.so on the search path) or paths");
+  s.strings("path", std::vector<std::string>{}, "extra folders to search for plugins, relative to the recipe");
+  return s;
+}
+
+Schema train_schema() {
+  Schema s;
+  s.integer("seed", int64_t{0}, "random seed: the same recipe and seed give the same losses on CPU").min(0);
+  s.integer("threads", int64_t{0}, "intra-op CPU threads (0: one per core)").min(0);
+  s.integer("batch_size", int64_t{256}, "samples per optimizer step (per rank: global / world size)").min(1);
+  s.integer("steps", int64_t{0}, "optimizer steps (0: use epochs)").min(0);
+  s.number("epochs", 0.0, "passes over the training split when steps = 0").min(0);
+  s.string("optimizer", std::string("adamw"), "adamw, sgd (with momentum) or lars").choices({"adamw", "sgd", "lars"});
+  s.number("lr", 1e-3, "peak learning rate").greater_than(0);
+  s.number("min_lr", 0.0, "learning rate at the end of the cosine schedule").min(0);
+  s.number("weight_decay", 0.05, "decoupled (adamw) or L2 (sgd, lars) weight decay").min(0);
+  s.numbers("betas", std::vector<double>{0.9, 0.95}, "AdamW betas").length(2).min(0).max(0.9999999);
+  s.number("momentum", 0.9, "SGD/LARS momentum").min(0).max(1);
+  s.number("lars_eta", 0.001, "LARS trust coefficient").greater_than(0);
+  s.integer("warmup_steps", int64_t{0}, "linear warmup steps").min(0);
+  s.string("schedule", std::string("cosine"), "learning-rate schedule after warmup").choices({"cosine", "constant"});
+  s.number("grad_clip", 0.0, "clip the global gradient norm to this (0: off)").min(0);
+  s.integer("accumulate", int64_t{1}, "micro-batches per optimizer step").min(1);
+  s.string("device", std::string("cpu"), "cpu or cuda").choices({"cpu", "cuda"});
+  s.string("precision", std::string("fp32"), "fp32, or bf16 autocast on CUDA").choices({"fp32", "bf16"});
+  s.integer("workers", int64_t{2}, "data loader worker threads").min(0);
+  s.integer("prefetch", int64_t{4}, "batches prepared ahead").min(1);
+  s.boolean("probe", true, "train an online linear probe on detached embeddings when labels exist");
+  s.number("probe_lr", 1e-3, "online probe learning rate").greater_than(0);
+  return s;
+}
+
+Schema eval_schema() {
+  Schema s;
+  s.boolean("enabled", true, "evaluate at the end of training");
+  s.strings("encoders", std::vector<std::string>{}, "encoders to evaluate (empty: all)");
+  s.boolean("linear_probe", true, "linear probe on frozen embeddings (train -> test)");
+  s.integer("probe_epochs", int64_t{30}, "linear probe epochs").min(1);
+  s.number("probe_lr", 1e-2, "linear probe learning rate").greater_than(0);
+  s.number("probe_weight_decay", 1e-4, "linear probe weight decay").min(0);
+  s.boolean("knn", true, "cosine kNN classifier");
+  s.integer("knn_k", int64_t{20}, "neighbours for kNN").min(1);
+  s.boolean("baselines", true, "also evaluate raw-input and random-encoder baselines");
+  s.integer("train_limit", int64_t{0}, "use at most this many training samples (0: all)").min(0);
+  s.integer("test_limit", int64_t{0}, "use at most this many test samples (0: all)").min(0);
+  s.integer("batch_size", int64_t{512}, "batch size for embedding").min(1);
+  return s;
+}
+
+Schema log_schema() {
+  Schema s;
+  s.integer("every_steps", int64_t{10}, "log metrics every N steps").min(1);
+  s.boolean("tensorboard", true, "write TensorBoard event files");
+  s.string("progress", std::string("auto"), "progress display").choices({"auto", "bar", "plain", "none"});
+  return s;
+}
+
+Schema checkpoint_schema() {
+  Schema s;
+  s.integer("every_steps", int64_t{0}, "save a checkpoint every N steps (0: only at the end)").min(0);
+  s.integer("keep", int64_t{2}, "checkpoints kept (older ones are deleted)").min(1);
+  return s;
+}
+
+Schema distributed_schema() {
+  Schema s;
+  s.string("backend", std::string("auto"), "c10d backend: gloo (CPU), nccl (CUDA) or auto").choices({"auto", "gloo", "nccl"});
+  s.integer("timeout_s", int64_t{300}, "collective timeout in seconds").min(1);
+  return s;
+}
+
+Schema common_schema(ComponentKind kind) {
+  Schema s;
+  switch (kind) {
+    case ComponentKind::Dataset:
+      s.integer("limit", int64_t{0}, "use only the first N samples (0: all)").min(0);
+      s.string("on_error", std::string("fail"), "a bad sample file: fail, or skip it and count").choices({"fail", "skip"});
+      break;
+    case ComponentKind::Encoder:
+      s.string("input", std::string(""), "batch key the encoder reads (default: the encoder's own)");
+      break;
+    case ComponentKind::Objective:
+      s.number("weight", 1.0, "weight of this loss in the total").min(0);
+      s.string("name", std::string(""), "name used in logs (default: the type)");
+      break;
+    default:
+      break;
+  }
+  return s;
+}
+
+Config component_config(const RecipeNode& node, ComponentKind kind, const Registries& registries) {
+  std::string type = node.required_string("type");
+  const ComponentInfo& info = registries.info(kind, type, node.locate("type"));
+  Schema schema = info.schema;
+  schema.merge(common_schema(kind));
+  return node.validate(schema);
+}
+
+void load_recipe_plugins(const Recipe& recipe, PluginHost& host) {
+  RecipeNode node = recipe.at("plugins");
+  Config cfg = node.validate(plugins_schema(), {});
+  std::vector<std::string> dirs;
+  for (const auto& d : cfg.get_strings("path")) {
+    std::filesystem::path p(d);
+    dirs.push_back(p.is_relative() ? (std::filesystem::path(node.folder_of("path")) / p).string() : d);
+  }
+  for (const auto& name : cfg.get_strings("load")) {
+    try {
+      host.load(name, dirs, node.folder_of("load"));
+    } catch (const UserError& e) {
+      throw UserError(str(node.locate("load"), ": ", e.what()));
+    }
+  }
+}
+
+static void validate_components(const RecipeNode& section, ComponentKind kind, const Registries& registries) {
+  if (!section.exists()) return;
+  for (const auto& name : section.keys()) component_config(section.child(name), kind, registries);
+}
+
+void validate_recipe(const Recipe& recipe, const Registries& registries) {
+  RecipeNode root = recipe.root();
+  Schema top;
+  top.string("name", std::string(""), "experiment name (default: the file name)");
+  top.string("description", std::string(""), "one line about the experiment");
+  top.table("plugins", "plugins to load");
+  top.table("data", "datasets by split: [data.train], [data.test]");
+  top.table("transforms", "per-input transform pipelines: [[transforms.image]]");
+  top.table("tokenizers", "tokenizers by name");
+  top.table("encoders", "encoders by name");
+  top.table("heads", "heads by name");
+  top.tables("objectives", "losses: [[objectives]] with type and weight");
+  top.tables("evaluators", "extra evaluators: [[evaluators]] with type");
+  top.table("train", "optimizer, schedule, steps, device");
+  top.table("eval", "evaluation after training");
+  top.table("log", "logging");
+  top.table("checkpoint", "checkpointing");
+  top.table("distributed", "c10d settings");
+  root.validate(top, {});
+
+  recipe.at("plugins").validate(plugins_schema(), {});
+  recipe.at("train").validate(train_schema(), {});
+  recipe.at("eval").validate(eval_schema(), {});
+  recipe.at("log").validate(log_schema(), {});
+  recipe.at("checkpoint").validate(checkpoint_schema(), {});
+  recipe.at("distributed").validate(distributed_schema(), {});
+
+  validate_components(recipe.at("data"), ComponentKind::Dataset, registries);
+  validate_components(recipe.at("tokenizers"), ComponentKind::Tokenizer, registries);
+  validate_components(recipe.at("encoders"), ComponentKind::Encoder, registries);
+  validate_components(recipe.at("heads"), ComponentKind::Head, registries);
+  RecipeNode transforms = recipe.at("transforms");
+  if (transforms.exists()) {
+    for (const auto& input : transforms.keys())
+      for (const auto& t : transforms.table_array(input)) component_config(t, ComponentKind::Transform, registries);
+  }
+  for (const auto& o : root.table_array("objectives")) component_config(o, ComponentKind::Objective, registries);
+  for (const auto& e : root.table_array("evaluators")) component_config(e, ComponentKind::Evaluator, registries);
+
+  Config train = recipe.at("train").validate(train_schema(), {});
+  SSLAB_CHECK(!root.has("objectives") || train.get_int("steps") > 0 || train.get_float("epochs") > 0,
+              recipe.at("train").where(), ": train.steps or train.epochs must be > 0");
+}
+
+}  // namespace sslab

@@ -1,0 +1,83 @@
+// sslab plugins: every discoverable plugin and every name it registers.
+#include <boost/program_options.hpp>
+
+#include <iostream>
+
+#include "commands.h"
+#include "json.h"
+#include "sslab/plugin_host.h"
+#include "sslab/registry.h"
+
+namespace po = boost::program_options;
+
+namespace sslab::cli {
+
+int cmd_plugins(const Args& args) {
+  po::options_description opts("sslab plugins [options]");
+  bool json = false;
+  std::vector<std::string> dirs;
+  opts.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print JSON")(
+      "path", po::value(&dirs), "extra folder to search (repeatable)");
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts << "\nPlugins are searched in --path folders, $SSLAB_PLUGIN_PATH, then "
+              << PluginHost::default_plugin_dir() << "\n";
+    return 0;
+  }
+  Registries& reg = Registries::global();
+  PluginHost host(reg);
+  std::vector<PluginRecord> records = host.discover(dirs);
+
+  auto doc_of = [&](ComponentKind kind, const std::string& name) {
+    const ComponentInfo* info = reg.find(kind, name);
+    return info ? info->doc : std::string();
+  };
+  if (json) {
+    std::cout << "{\"api_version\": " << json_string(host_api_version())
+              << ", \"torch_version\": " << json_string(host_torch_version()) << ", \"plugins\": [";
+    for (size_t i = 0; i < records.size(); ++i) {
+      const auto& r = records[i];
+      std::cout << (i ? ", " : "") << "{\"name\": " << json_string(r.name) << ", \"file\": " << json_string(r.file)
+                << ", \"loaded\": " << (r.loaded ? "true" : "false");
+      if (r.loaded) {
+        std::cout << ", \"version\": " << json_string(r.version) << ", \"description\": " << json_string(r.description)
+                  << ", \"components\": [";
+        for (size_t j = 0; j < r.components.size(); ++j) {
+          const auto& [kind, name] = r.components[j];
+          std::cout << (j ? ", " : "") << "{\"kind\": " << json_string(kind_name(kind))
+                    << ", \"name\": " << json_string(name) << ", \"doc\": " << json_string(doc_of(kind, name)) << "}";
+        }
+        std::cout << "]";
+      } else {
+        std::cout << ", \"refused\": " << json_string(r.refusal);
+      }
+      std::cout << "}";
+    }
+    std::cout << "]}\n";
+    return 0;
+  }
+  std::cout << "sslab plugin API " << host_api_version() << ", LibTorch " << host_torch_version() << "\n";
+  if (records.empty()) {
+    std::cout << "no plugins found in:";
+    for (const auto& d : PluginHost::search_path(dirs)) std::cout << " " << d;
+    std::cout << "\n";
+  }
+  for (const auto& r : records) {
+    if (!r.loaded) {
+      std::cout << "\n" << r.name << "  REFUSED  " << r.file << "\n    " << r.refusal << "\n";
+      continue;
+    }
+    std::cout << "\n" << r.name << " " << r.version << "  " << r.file << "\n    " << r.description << "\n";
+    for (const auto& [kind, name] : r.components) {
+      std::string k = kind_name(kind);
+      std::cout << "    " << k << std::string(11 - std::min<size_t>(10, k.size()), ' ') << name;
+      std::string pad(name.size() < 28 ? 28 - name.size() : 1, ' ');
+      std::cout << pad << doc_of(kind, name) << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace sslab::cli

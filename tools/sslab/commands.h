@@ -1,0 +1,15 @@
+// The sslab subcommands. Each returns the process exit code and lets
+// sslab::UserError escape (the dispatcher maps it to exit code 2).
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace sslab::cli {
+
+using Args = std::vector<std::string>;
+
+int cmd_plugins(const Args& args);
+int cmd_check(const Args& args);
+
+}  // namespace sslab::cli
