@@ -40,4 +40,38 @@ std::shared_ptr<Head> BuildContext::head(const std::string& name, const std::str
   return lookup(heads, name, "head", where);
 }
 
+
+std::shared_ptr<torch::nn::Module> BuildContext::ema_target(const std::string& name, double momentum,
+                                                            const std::string& where) {
+  SSLAB_CHECK(momentum >= 0 && momentum <= 1, where.empty() ? "" : where + ": ", "EMA momentum must be in [0, 1], got ",
+              momentum);
+  auto it = ema_targets_.find(name);
+  if (it != ema_targets_.end()) return it->second.target;
+  std::shared_ptr<torch::nn::Module> online;
+  if (encoders.count(name)) online = encoders.at(name);
+  else if (heads.count(name)) online = heads.at(name);
+  auto builder = builders.find(name);
+  if (!online || builder == builders.end()) {
+    std::vector<std::string> known;
+    for (const auto& kv : builders) known.push_back(kv.first);
+    throw UserError(str(where.empty() ? "" : where + ": ", "no encoder or head named '", name,
+                        "' for an EMA target; ", suggestion_text(name, known)));
+  }
+  std::shared_ptr<torch::nn::Module> target = builder->second();
+  {
+    torch::NoGradGuard no_grad;
+    auto src = online->named_parameters(true);
+    auto dst = target->named_parameters(true);
+    for (auto& p : dst) {
+      p.value().copy_(src[p.key()]);
+      p.value().set_requires_grad(false);
+    }
+    auto src_b = online->named_buffers(true);
+    for (auto& b : target->named_buffers(true)) b.value().copy_(src_b[b.key()]);
+  }
+  target->to(device);
+  ema_targets_[name] = EmaTarget{online, target, momentum};
+  return target;
+}
+
 }  // namespace sslab

@@ -326,7 +326,12 @@ Config RecipeNode::validate(const Schema& schema, const std::vector<std::string>
       if (v.is_string() && !spec->choices.empty()) {
         std::string s(*v.value<std::string>());
         bool found = std::find(spec->choices.begin(), spec->choices.end(), s) != spec->choices.end();
-        SSLAB_CHECK(found, loc, " must be one of ", suggestion_text(s, spec->choices).substr(0), ", got '", s, "'");
+        if (!found) {
+          std::string choices, near = nearest_match(s, spec->choices);
+          for (const auto& c : spec->choices) choices += (choices.empty() ? "" : ", ") + c;
+          throw UserError(str(loc, " must be one of ", choices, ", got '", s, "'",
+                              near.empty() ? std::string() : "; did you mean '" + near + "'?"));
+        }
       }
     }
   }
@@ -481,9 +486,11 @@ static void apply_override(toml::table& root, const std::string& text) {
   try {
     parsed = toml::parse("v = " + value, source);
   } catch (const toml::parse_error&) {
-    // Not a TOML value: take the text as a string.
-    parsed = toml::table{};
-    parsed.insert("v", value);
+    // Not a TOML value: take the text as a string (parsed as a quoted TOML
+    // string so that the value, too, carries the override as its source).
+    std::ostringstream quoted;
+    quoted << toml::value<std::string>(value);
+    parsed = toml::parse("v = " + quoted.str(), source);
   }
   std::vector<std::string> segs = RecipeDoc::split(key);
   for (const auto& s : segs) SSLAB_CHECK(!s.empty(), source, ": empty part in key '", key, "'");

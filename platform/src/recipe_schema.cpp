@@ -21,13 +21,12 @@ Schema train_schema() {
   s.integer("batch_size", int64_t{256}, "samples per optimizer step (per rank: global / world size)").min(1);
   s.integer("steps", int64_t{0}, "optimizer steps (0: use epochs)").min(0);
   s.number("epochs", 0.0, "passes over the training split when steps = 0").min(0);
-  s.string("optimizer", std::string("adamw"), "adamw, sgd (with momentum) or lars").choices({"adamw", "sgd", "lars"});
+  s.string("optimizer", std::string("adamw"), "adamw, or sgd (with momentum)").choices({"adamw", "sgd"});
   s.number("lr", 1e-3, "peak learning rate").greater_than(0);
   s.number("min_lr", 0.0, "learning rate at the end of the cosine schedule").min(0);
   s.number("weight_decay", 0.05, "decoupled (adamw) or L2 (sgd, lars) weight decay").min(0);
   s.numbers("betas", std::vector<double>{0.9, 0.95}, "AdamW betas").length(2).min(0).max(0.9999999);
   s.number("momentum", 0.9, "SGD/LARS momentum").min(0).max(1);
-  s.number("lars_eta", 0.001, "LARS trust coefficient").greater_than(0);
   s.integer("warmup_steps", int64_t{0}, "linear warmup steps").min(0);
   s.string("schedule", std::string("cosine"), "learning-rate schedule after warmup").choices({"cosine", "constant"});
   s.number("grad_clip", 0.0, "clip the global gradient norm to this (0: off)").min(0);

@@ -11,5 +11,7 @@ using Args = std::vector<std::string>;
 
 int cmd_plugins(const Args& args);
 int cmd_check(const Args& args);
+int cmd_train(const Args& args);
+int cmd_eval(const Args& args);
 
 }  // namespace sslab::cli

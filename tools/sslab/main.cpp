@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   std::map<std::string, Command> commands = {
       {"plugins", sslab::cli::cmd_plugins},
       {"check", sslab::cli::cmd_check},
+      {"train", sslab::cli::cmd_train},
+      {"eval", sslab::cli::cmd_eval},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     std::cout << kUsage;

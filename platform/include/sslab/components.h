@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -132,9 +133,25 @@ class SSLAB_API BuildContext {
   std::shared_ptr<Encoder> encoder(const std::string& name, const std::string& where = "") const;
   std::shared_ptr<Head> head(const std::string& name, const std::string& where = "") const;
 
+  // A momentum (EMA) copy of a built encoder or head, a trainer service for
+  // BYOL/MoCo/data2vec-style objectives. The trainer updates it after every
+  // optimizer step: target = m * target + (1 - m) * online (buffers copied),
+  // and saves it in checkpoints. Its parameters never require gradients.
+  // Asking twice for the same name returns the same target.
+  std::shared_ptr<torch::nn::Module> ema_target(const std::string& name, double momentum,
+                                                const std::string& where = "");
+  struct EmaTarget {
+    std::shared_ptr<torch::nn::Module> online, target;
+    double momentum;
+  };
+  std::map<std::string, EmaTarget>& ema_targets() { return ema_targets_; }
+  // Rebuilds a fresh copy of a named encoder/head (set by the platform).
+  std::map<std::string, std::function<std::shared_ptr<torch::nn::Module>()>> builders;
+
  private:
   const Recipe& recipe_;
   Registries& registries_;
+  std::map<std::string, EmaTarget> ema_targets_;
 };
 
 }  // namespace sslab

@@ -1,0 +1,81 @@
+// The data loader: worker threads, bounded prefetch, per-epoch deterministic
+// shuffling, drop-last, rank sharding and collation of variable-length samples.
+//
+// Determinism: the order of an epoch is a function of (seed, epoch) only, and
+// the random transforms of a sample are seeded from (seed, epoch, index), so
+// batches are the same whatever the number of workers or threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sslab/components.h"
+
+namespace sslab {
+
+struct LoaderOptions {
+  int64_t batch_size = 32;  // per rank
+  int workers = 2;          // 0: load in the calling thread
+  int prefetch = 4;         // batches in flight
+  bool shuffle = true;
+  bool drop_last = true;
+  uint64_t seed = 0;
+  int rank = 0;
+  int world_size = 1;
+  bool skip_bad_samples = false;  // DataError: skip (and count) instead of failing
+};
+
+// Transforms applied in order to one key of every sample.
+struct Pipeline {
+  std::string key;
+  std::vector<std::shared_ptr<Transform>> transforms;
+};
+
+// Stacks samples into a batch; tensors whose first dimension differs are
+// padded with zeros and get "<key>.length" [B] and "<key>.mask" [B,T] (true
+// = real) companions. Throws UserError for other shape mismatches.
+SSLAB_API Batch collate(const std::vector<Sample>& samples);
+
+class SSLAB_API Loader {
+ public:
+  Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options, std::vector<Pipeline> pipelines = {});
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Batches per epoch for this rank.
+  int64_t batches_per_epoch() const;
+  // Positions the loader at batch `batch` of epoch `epoch` (for resume).
+  void seek(int64_t epoch, int64_t batch);
+  // The next batch; moves on to the next epoch at the end of one.
+  Batch next();
+  // The position of the batch next() will return.
+  int64_t epoch() const { return epoch_; }
+  int64_t batch_in_epoch() const { return batch_; }
+  // Samples skipped because their file was bad (skip policy).
+  int64_t skipped() const;
+
+  // The sample indices of batch `b` of epoch `e` for this rank.
+  std::vector<int64_t> indices(int64_t e, int64_t b) const;
+  // Loads one batch synchronously (no prefetch).
+  Batch load(int64_t e, int64_t b) const;
+
+ private:
+  struct Pool;
+  void fill();
+  std::vector<int64_t> order(int64_t e) const;
+
+  std::shared_ptr<Dataset> dataset_;
+  LoaderOptions options_;
+  std::vector<Pipeline> pipelines_;
+  int64_t epoch_ = 0, batch_ = 0;
+  std::unique_ptr<Pool> pool_;
+};
+
+// A seed mixed from several numbers (splitmix64).
+SSLAB_API uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
+
+}  // namespace sslab

@@ -1,0 +1,48 @@
+// The joint-embedding trainer: one loop for every recipe.
+//
+// step = loader.next -> objectives (weighted sum) -> backward (accumulated)
+//        -> clip -> optimizer -> schedule -> EMA targets -> online probe
+// Every log.every_steps: metrics.jsonl, TensorBoard, progress. Every
+// checkpoint.every_steps and at the end: an atomic checkpoint. At the end:
+// evaluation when [eval] enabled.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "sslab/experiment.h"
+
+namespace sslab {
+
+struct TrainOptions {
+  std::string out;         // run folder ("" -> runs/<name>-<timestamp>)
+  std::string resume;      // run folder to resume ("" -> fresh run)
+  bool evaluate = true;    // run evaluation at the end when [eval] is enabled
+};
+
+struct TrainResult {
+  std::string run_dir;
+  int64_t steps = 0;
+  double final_loss = 0;
+};
+
+// Trains a recipe (or resumes a run). Throws UserError for bad input and
+// for a NaN/infinite loss (naming the step and the objective).
+SSLAB_API TrainResult train(const Recipe& recipe, const TrainOptions& options);
+SSLAB_API TrainResult resume(const std::string& run_dir, const TrainOptions& options);
+
+// Reads the resolved recipe stored in a run folder.
+SSLAB_API Recipe load_run_recipe(const std::string& run_dir);
+// The newest checkpoint file of a run folder, or "" if none.
+SSLAB_API std::string latest_checkpoint(const std::string& run_dir);
+// Loads the module weights of a checkpoint into an experiment's modules.
+SSLAB_API int64_t load_weights(Experiment& exp, const std::string& checkpoint);
+
+// Sets intra-op threads (0: one per core) and returns the number used.
+SSLAB_API int set_threads(int64_t threads);
+
+// The checkpoint format this sslab writes (and the newest it reads).
+constexpr int64_t kCheckpointFormat = 1;
+
+}  // namespace sslab

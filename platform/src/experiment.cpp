@@ -1,0 +1,154 @@
+#include "sslab/experiment.h"
+
+#include <set>
+
+#include "sslab/recipe_schema.h"
+
+namespace sslab {
+
+namespace {
+class LimitedDataset : public Dataset {
+ public:
+  LimitedDataset(std::shared_ptr<Dataset> inner, int64_t limit) : inner_(std::move(inner)), limit_(limit) {}
+  int64_t size() const override { return std::min(limit_, inner_->size()); }
+  Sample get(int64_t index) const override { return inner_->get(index); }
+  int64_t num_classes() const override { return inner_->num_classes(); }
+
+ private:
+  std::shared_ptr<Dataset> inner_;
+  int64_t limit_;
+};
+}  // namespace
+
+std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> inner, int64_t limit) {
+  if (limit <= 0 || limit >= inner->size()) return inner;
+  return std::make_shared<LimitedDataset>(std::move(inner), limit);
+}
+
+Experiment::Experiment(Recipe recipe, PluginHost& host) : recipe_(std::move(recipe)) {
+  load_recipe_plugins(recipe_, host);
+  Registries& reg = Registries::global();
+  validate_recipe(recipe_, reg);
+  ctx_ = std::make_unique<BuildContext>(recipe_, reg);
+  Config train = recipe_.at("train").validate(train_schema(), {});
+  ctx_->seed = static_cast<uint64_t>(train.get_int("seed"));
+  ctx_->device = train.get_string("device") == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  SSLAB_CHECK(!ctx_->device.is_cuda() || torch::cuda::is_available(), recipe_.at("train").locate("device"),
+              " is \"cuda\" but no CUDA device is available to this LibTorch");
+  torch::manual_seed(ctx_->seed);
+
+  RecipeNode data = recipe_.at("data");
+  if (data.exists()) {
+    for (const auto& split : data.keys()) {
+      RecipeNode node = data.child(split);
+      Config cfg = component_config(node, ComponentKind::Dataset, reg);
+      auto ds = reg.datasets.at(node.required_string("type")).factory(cfg, *ctx_);
+      ctx_->datasets[split] = limit_dataset(ds, cfg.get_int("limit"));
+      skip_[split] = cfg.get_string("on_error") == "skip";
+    }
+  }
+  RecipeNode toks = recipe_.at("tokenizers");
+  if (toks.exists()) {
+    for (const auto& name : toks.keys()) {
+      RecipeNode node = toks.child(name);
+      Config cfg = component_config(node, ComponentKind::Tokenizer, reg);
+      ctx_->tokenizers[name] = reg.tokenizers.at(node.required_string("type")).factory(cfg, *ctx_);
+    }
+  }
+  RecipeNode encs = recipe_.at("encoders");
+  if (encs.exists()) {
+    for (const auto& name : encs.keys()) {
+      RecipeNode node = encs.child(name);
+      auto build = [this, node, &reg]() -> std::shared_ptr<Encoder> {
+        Config cfg = component_config(node, ComponentKind::Encoder, reg);
+        auto enc = reg.encoders.at(node.required_string("type")).factory(cfg, *ctx_);
+        SSLAB_ASSERT(enc, "factory of ", node.required_string("type"), " returned nothing");
+        if (!cfg.get_string("input").empty()) enc->set_input(cfg.get_string("input"));
+        SSLAB_CHECK(!enc->input().empty(), node.locate("input"), ": the encoder needs an input key");
+        enc->to(ctx_->device);
+        return enc;
+      };
+      ctx_->encoders[name] = build();
+      ctx_->builders["encoders." + name] = build;
+      ctx_->builders[name] = build;
+    }
+  }
+  RecipeNode heads = recipe_.at("heads");
+  if (heads.exists()) {
+    for (const auto& name : heads.keys()) {
+      RecipeNode node = heads.child(name);
+      auto build = [this, node, &reg]() -> std::shared_ptr<Head> {
+        Config cfg = component_config(node, ComponentKind::Head, reg);
+        auto head = reg.heads.at(node.required_string("type")).factory(cfg, *ctx_);
+        head->to(ctx_->device);
+        return head;
+      };
+      ctx_->heads[name] = build();
+      if (!ctx_->builders.count(name)) ctx_->builders[name] = build;
+    }
+  }
+  RecipeNode transforms = recipe_.at("transforms");
+  if (transforms.exists()) {
+    for (const auto& key : transforms.keys()) {
+      Pipeline p;
+      p.key = key;
+      for (const auto& node : transforms.table_array(key)) {
+        Config cfg = component_config(node, ComponentKind::Transform, reg);
+        p.transforms.push_back(reg.transforms.at(node.required_string("type")).factory(cfg, *ctx_));
+      }
+      pipelines_.push_back(std::move(p));
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& node : recipe_.root().table_array("objectives")) {
+    Config cfg = component_config(node, ComponentKind::Objective, reg);
+    ObjectiveSlot slot;
+    std::string type = node.required_string("type");
+    slot.name = cfg.get_string("name").empty() ? type : cfg.get_string("name");
+    SSLAB_CHECK(names.insert(slot.name).second, node.locate("name"), ": two objectives are named '", slot.name,
+                "'; give each a distinct name");
+    slot.weight = cfg.get_float("weight");
+    slot.objective = reg.objectives.at(type).factory(cfg, *ctx_);
+    slot.objective->to(ctx_->device);
+    objectives_.push_back(std::move(slot));
+  }
+  for (const auto& node : recipe_.root().table_array("evaluators")) {
+    Config cfg = component_config(node, ComponentKind::Evaluator, reg);
+    evaluators_.push_back(reg.evaluators.at(node.required_string("type")).factory(cfg, *ctx_));
+  }
+}
+
+bool Experiment::skips_bad_samples(const std::string& split) const {
+  auto it = skip_.find(split);
+  return it != skip_.end() && it->second;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> Experiment::modules() const {
+  std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> out;
+  for (const auto& [n, e] : ctx_->encoders) out.emplace_back("encoders." + n, e);
+  for (const auto& [n, h] : ctx_->heads) out.emplace_back("heads." + n, h);
+  for (size_t i = 0; i < objectives_.size(); ++i)
+    out.emplace_back("objectives." + std::to_string(i), objectives_[i].objective);
+  return out;
+}
+
+std::vector<torch::Tensor> Experiment::parameters() const {
+  std::vector<torch::Tensor> out;
+  std::set<const void*> seen;
+  for (const auto& [n, m] : modules()) {
+    for (const auto& p : m->parameters(true)) {
+      if (!p.requires_grad()) continue;
+      if (seen.insert(p.unsafeGetTensorImpl()).second) out.push_back(p);
+    }
+  }
+  return out;
+}
+
+std::shared_ptr<Encoder> Experiment::fresh_encoder(const std::string& name, uint64_t seed) {
+  auto it = ctx_->builders.find("encoders." + name);
+  SSLAB_ASSERT(it != ctx_->builders.end(), "no builder for encoder ", name);
+  torch::manual_seed(seed);
+  return std::dynamic_pointer_cast<Encoder>(it->second());
+}
+
+}  // namespace sslab

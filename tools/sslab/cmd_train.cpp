@@ -1,0 +1,82 @@
+// sslab train / sslab eval.
+#include <boost/program_options.hpp>
+
+#include <iostream>
+
+#include "commands.h"
+#include "sslab/evaluation.h"
+#include "sslab/recipe_schema.h"
+#include "sslab/trainer.h"
+
+namespace po = boost::program_options;
+
+namespace sslab::cli {
+
+int cmd_train(const Args& args) {
+  po::options_description opts("sslab train RECIPE [options] | sslab train --resume RUN_DIR");
+  std::string recipe_file, resume_dir, out;
+  std::vector<std::string> sets;
+  bool no_eval = false;
+  opts.add_options()("help,h", "show this help")("set", po::value(&sets), "override a key: key.path=value (repeatable)")(
+      "out", po::value(&out), "run folder (default: runs/<recipe name>-<timestamp>)")(
+      "resume", po::value(&resume_dir), "continue the run in this folder from its newest checkpoint")(
+      "no-eval", po::bool_switch(&no_eval), "skip the evaluation at the end")(
+      "recipe", po::value(&recipe_file), "recipe file");
+  po::positional_options_description pos;
+  pos.add("recipe", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  TrainOptions options;
+  options.out = out;
+  options.evaluate = !no_eval;
+  TrainResult result;
+  if (!resume_dir.empty()) {
+    if (!recipe_file.empty() || !sets.empty()) throw po::error("--resume takes no recipe or --set (the run folder has its recipe)");
+    result = resume(resume_dir, options);
+  } else {
+    if (recipe_file.empty()) throw po::error("a recipe file (or --resume RUN_DIR) is required");
+    result = train(Recipe::load(recipe_file, sets), options);
+  }
+  std::cout << "trained " << result.steps << " steps, final loss " << result.final_loss << "; run folder "
+            << result.run_dir << "\n";
+  return 0;
+}
+
+int cmd_eval(const Args& args) {
+  po::options_description opts("sslab eval RUN_DIR [options]");
+  std::string run_dir;
+  bool json = false;
+  std::vector<std::string> sets;
+  opts.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print eval.json instead of a table")(
+      "set", po::value(&sets), "override an [eval] key: eval.key=value (repeatable)")(
+      "run", po::value(&run_dir), "run folder");
+  po::positional_options_description pos;
+  pos.add("run", 1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << opts;
+    return 0;
+  }
+  if (run_dir.empty()) throw po::error("a run folder is required");
+  std::string ckpt = latest_checkpoint(run_dir);
+  SSLAB_CHECK(!ckpt.empty(), run_dir, ": no checkpoint to evaluate");
+  Recipe stored = load_run_recipe(run_dir);
+  Recipe recipe = sets.empty() ? stored : Recipe::parse_string(stored.to_toml(), stored.file(), sets);
+  set_threads(recipe.at("train").validate(train_schema(), {}).get_int("threads"));
+  PluginHost host;
+  Experiment exp(recipe, host);
+  load_weights(exp, ckpt);
+  for (const auto& [n, m] : exp.modules()) m->eval();
+  EvalResults results = evaluate(exp, run_dir);
+  std::cout << (json ? eval_json(results) : eval_table(results));
+  return 0;
+}
+
+}  // namespace sslab::cli
