@@ -451,15 +451,7 @@ TrainResult Run::go() {
     }
     if (clip > 0) metrics["grad_norm"] = torch::nn::utils::clip_grad_norm_(params, clip);
     optimizer_->step();
-    {
-      torch::NoGradGuard no_grad;
-      for (auto& [name, t] : ctx.ema_targets()) {
-        auto online = t.online->named_parameters(true);
-        for (auto& p : t.target->named_parameters(true)) p.value().mul_(t.momentum).add_(online[p.key()], 1.0 - t.momentum);
-        auto online_b = t.online->named_buffers(true);
-        for (auto& b : t.target->named_buffers(true)) b.value().copy_(online_b[b.key()]);
-      }
-    }
+    update_ema_targets(ctx);
     metrics["loss"] = step_loss;
     last_loss = step_loss;
     acc_.add(metrics);
@@ -485,6 +477,16 @@ TrainResult Run::go() {
 }
 
 }  // namespace
+
+void update_ema_targets(BuildContext& ctx) {
+  torch::NoGradGuard no_grad;
+  for (auto& [name, t] : ctx.ema_targets()) {
+    auto online = t.online->named_parameters(true);
+    for (auto& p : t.target->named_parameters(true)) p.value().mul_(t.momentum).add_(online[p.key()], 1.0 - t.momentum);
+    auto online_b = t.online->named_buffers(true);
+    for (auto& b : t.target->named_buffers(true)) b.value().copy_(online_b[b.key()]);
+  }
+}
 
 TrainResult train(const Recipe& recipe, const TrainOptions& options) {
   Run run(recipe, options, "");

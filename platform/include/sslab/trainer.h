@@ -39,6 +39,10 @@ SSLAB_API std::string latest_checkpoint(const std::string& run_dir);
 // Loads the module weights of a checkpoint into an experiment's modules.
 SSLAB_API int64_t load_weights(Experiment& exp, const std::string& checkpoint);
 
+// One EMA step for every target of the context:
+// target = m * target + (1 - m) * online; buffers are copied.
+SSLAB_API void update_ema_targets(BuildContext& ctx);
+
 // Sets intra-op threads (0: one per core) and returns the number used.
 SSLAB_API int set_threads(int64_t threads);
 

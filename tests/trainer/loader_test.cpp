@@ -1,0 +1,162 @@
+// The loader: determinism across runs and worker counts, rank sharding,
+// drop-last, collation with padding, and the skip/fail policy for bad files.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "sslab/loader.h"
+#include "test_util.h"
+
+namespace {
+
+using sslab::Batch;
+using sslab::Loader;
+using sslab::LoaderOptions;
+using sslab::Sample;
+
+// Sample i holds "x" = [i] and a variable-length "seq" of length 1 + i % 4.
+class Counting : public sslab::Dataset {
+ public:
+  explicit Counting(int64_t n, std::set<int64_t> bad = {}) : n_(n), bad_(std::move(bad)) {}
+  int64_t size() const override { return n_; }
+  Sample get(int64_t i) const override {
+    if (bad_.count(i)) throw sslab::DataError("sample-" + std::to_string(i) + ".bin", "corrupt");
+    return {{"x", torch::tensor({static_cast<float>(i)})},
+            {"seq", torch::full({1 + i % 4}, static_cast<float>(i))}};
+  }
+
+ private:
+  int64_t n_;
+  std::set<int64_t> bad_;
+};
+
+// Adds uniform noise drawn from the transform's rng.
+class Jitter : public sslab::Transform {
+ public:
+  torch::Tensor apply(const torch::Tensor& x, sslab::Rng& rng) const override {
+    return x + static_cast<float>(rng() % 1000) / 1000.0f;
+  }
+};
+
+std::vector<torch::Tensor> epoch_of(int workers, int64_t batches, uint64_t seed = 3) {
+  LoaderOptions o;
+  o.batch_size = 8;
+  o.workers = workers;
+  o.prefetch = 3;
+  o.seed = seed;
+  Loader loader(std::make_shared<Counting>(100), o, {{"x", {std::make_shared<Jitter>()}}});
+  std::vector<torch::Tensor> out;
+  for (int64_t b = 0; b < batches; ++b) out.push_back(loader.next().tensors.at("x").clone());
+  return out;
+}
+
+TEST(Loader, SameBatchesAcrossRunsAndWorkerCounts) {
+  auto a = epoch_of(0, 30), b = epoch_of(1, 30), c = epoch_of(3, 30), d = epoch_of(3, 30);
+  ASSERT_EQ(a.size(), 30u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i], b[i])) << "batch " << i;
+    EXPECT_TRUE(torch::equal(a[i], c[i])) << "batch " << i;
+    EXPECT_TRUE(torch::equal(c[i], d[i])) << "batch " << i;
+  }
+  // A different seed gives a different order.
+  auto e = epoch_of(2, 1, 4);
+  EXPECT_FALSE(torch::equal(a[0], e[0]));
+}
+
+TEST(Loader, EpochsAreShuffledDifferentlyAndDropLast) {
+  LoaderOptions o;
+  o.batch_size = 8;
+  o.workers = 2;
+  Loader loader(std::make_shared<Counting>(100), o);
+  EXPECT_EQ(loader.batches_per_epoch(), 12);  // 100 / 8, last 4 dropped
+  std::set<int64_t> seen;
+  std::vector<int64_t> first_epoch;
+  for (int b = 0; b < 12; ++b)
+    for (int64_t i : loader.indices(0, b)) {
+      EXPECT_TRUE(seen.insert(i).second) << "index " << i << " twice in one epoch";
+      first_epoch.push_back(i);
+    }
+  EXPECT_EQ(seen.size(), 96u);
+  EXPECT_NE(loader.indices(0, 0), loader.indices(1, 0));
+  // next() crosses the epoch boundary.
+  for (int b = 0; b < 12; ++b) loader.next();
+  EXPECT_EQ(loader.epoch(), 1);
+  EXPECT_EQ(loader.batch_in_epoch(), 0);
+}
+
+TEST(Loader, RanksShareOneGlobalShuffleWithoutOverlap) {
+  LoaderOptions o;
+  o.batch_size = 5;
+  o.world_size = 2;
+  auto data = std::make_shared<Counting>(40);
+  o.rank = 0;
+  Loader r0(data, o);
+  o.rank = 1;
+  Loader r1(data, o);
+  o.rank = 0;
+  o.world_size = 1;
+  o.batch_size = 10;
+  Loader single(data, o);
+  EXPECT_EQ(r0.batches_per_epoch(), 4);
+  for (int b = 0; b < 4; ++b) {
+    std::vector<int64_t> both = r0.indices(0, b);
+    auto second = r1.indices(0, b);
+    both.insert(both.end(), second.begin(), second.end());
+    EXPECT_EQ(both, single.indices(0, b)) << "global batch " << b;
+  }
+}
+
+TEST(Loader, SeekResumesAtTheSameBatch) {
+  LoaderOptions o;
+  o.batch_size = 8;
+  o.workers = 2;
+  Loader a(std::make_shared<Counting>(100), o), b(std::make_shared<Counting>(100), o);
+  for (int i = 0; i < 17; ++i) a.next();
+  b.seek(a.epoch(), a.batch_in_epoch());
+  EXPECT_TRUE(torch::equal(a.next().tensors.at("x"), b.next().tensors.at("x")));
+}
+
+TEST(Loader, CollatePadsVariableLengthsWithLengthsAndMask) {
+  Counting data(10);
+  Batch b = sslab::collate({data.get(0), data.get(3), data.get(1)});
+  EXPECT_EQ(b.size, 3);
+  EXPECT_EQ(b.tensors.at("x").sizes(), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(b.tensors.at("seq").sizes(), (std::vector<int64_t>{3, 4}));
+  EXPECT_TRUE(torch::equal(b.tensors.at("seq.length"), torch::tensor({1, 4, 2}, torch::kInt64)));
+  EXPECT_EQ(b.tensors.at("seq.mask").sum().item<int64_t>(), 7);
+  EXPECT_EQ(b.tensors.at("seq")[0][1].item<float>(), 0.0f);  // padding
+  EXPECT_EQ(b.tensors.at("seq")[1][3].item<float>(), 3.0f);
+}
+
+TEST(Loader, CollateRejectsMismatchedShapesClearly) {
+  Sample a{{"img", torch::zeros({1, 4, 4})}}, b{{"img", torch::zeros({1, 5, 5})}};
+  std::string msg = sslab_test::user_error([&] { sslab::collate({a, b}); });
+  EXPECT_NE(msg.find("cannot collate 'img'"), std::string::npos) << msg;
+}
+
+TEST(Loader, BadFileFailsByDefaultAndIsSkippedAndCountedOnRequest) {
+  LoaderOptions o;
+  o.batch_size = 10;
+  o.shuffle = false;
+  o.workers = 1;
+  auto data = std::make_shared<Counting>(20, std::set<int64_t>{3, 12});
+  {
+    Loader fail(data, o);
+    std::string msg = sslab_test::user_error([&] { fail.next(); });
+    EXPECT_NE(msg.find("sample-3.bin: corrupt"), std::string::npos) << msg;
+  }
+  o.skip_bad_samples = true;
+  Loader skip(data, o);
+  EXPECT_EQ(skip.next().size, 9);
+  EXPECT_EQ(skip.next().size, 9);
+  EXPECT_EQ(skip.skipped(), 2);
+}
+
+TEST(Loader, TooSmallDatasetIsAClearError) {
+  LoaderOptions o;
+  o.batch_size = 64;
+  std::string msg = sslab_test::user_error([&] { Loader l(std::make_shared<Counting>(10), o); });
+  EXPECT_NE(msg.find("too few for one batch of 64"), std::string::npos) << msg;
+}
+
+}  // namespace

@@ -1,0 +1,73 @@
+// TensorBoard event files: framing, CRCs and the scalar Event protos.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "sslab/run_log.h"
+#include "test_util.h"
+
+namespace {
+
+TEST(Crc32c, KnownValues) {
+  // RFC 3720 test vector: 32 bytes of zeros.
+  std::string zeros(32, '\0');
+  EXPECT_EQ(sslab::crc32c(zeros.data(), zeros.size()), 0x8A9136AAu);
+  EXPECT_EQ(sslab::crc32c("123456789", 9), 0xE3069283u);
+}
+
+uint64_t read_varint(const std::string& s, size_t& pos) {
+  uint64_t v = 0;
+  int shift = 0;
+  while (true) {
+    auto b = static_cast<unsigned char>(s.at(pos++));
+    v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) return v;
+    shift += 7;
+  }
+}
+
+TEST(TensorBoard, RecordsHaveValidCrcsAndCarryTheScalars) {
+  sslab_test::TempDir dir;
+  std::string path;
+  {
+    sslab::TensorBoardWriter tb(dir.path().string());
+    tb.add_scalar("loss", 0.25, 7);
+    tb.flush();
+    path = tb.path();
+  }
+  EXPECT_NE(path.find("events.out.tfevents."), std::string::npos);
+  std::ifstream in(path, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t pos = 0;
+  std::vector<std::string> records;
+  while (pos < data.size()) {
+    uint64_t len;
+    std::memcpy(&len, data.data() + pos, 8);
+    uint32_t len_crc, data_crc;
+    std::memcpy(&len_crc, data.data() + pos + 8, 4);
+    EXPECT_EQ(len_crc, sslab::masked_crc32c(data.data() + pos, 8));
+    std::string rec = data.substr(pos + 12, len);
+    std::memcpy(&data_crc, data.data() + pos + 12 + len, 4);
+    EXPECT_EQ(data_crc, sslab::masked_crc32c(rec.data(), rec.size()));
+    records.push_back(rec);
+    pos += 12 + len + 4;
+  }
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_NE(records[0].find("brain.Event:2"), std::string::npos);
+  // Second record: wall_time (field 1, fixed64), step (field 2, varint) = 7,
+  // summary (field 5) holding tag "loss" and simple_value 0.25f.
+  const std::string& ev = records[1];
+  size_t p = 0;
+  EXPECT_EQ(static_cast<unsigned char>(ev[p]), (1 << 3) | 1);
+  p += 9;
+  EXPECT_EQ(static_cast<unsigned char>(ev[p++]), (2 << 3) | 0);
+  EXPECT_EQ(read_varint(ev, p), 7u);
+  EXPECT_EQ(static_cast<unsigned char>(ev[p++]), (5 << 3) | 2);
+  EXPECT_NE(ev.find("loss"), std::string::npos);
+  float value = 0.25f;
+  EXPECT_NE(ev.find(std::string(reinterpret_cast<const char*>(&value), 4)), std::string::npos);
+}
+
+}  // namespace
