@@ -5,6 +5,9 @@
 #include <boost/program_options/errors.hpp>
 #include <c10/util/Exception.h>
 
+#include <malloc.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -29,9 +32,28 @@ const char* kUsage =
 
 using Command = int (*)(const sslab::cli::Args&);
 
+// Keeps freed memory in the process: a training step allocates and frees
+// the same large tensors every time, and returning them to the kernel makes
+// every step fault its pages in again (slow on VMs).
+void tune_allocator() {
+#ifndef SSLAB_WITH_JEMALLOC
+  if (std::getenv("SSLAB_DEFAULT_MALLOC")) return;
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);  // the largest glibc allows
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 256 * 1024 * 1024);
+#endif
+}
+
 }  // namespace
 
+#ifdef SSLAB_WITH_JEMALLOC
+// Read by jemalloc at start-up (MALLOC_CONF in the environment overrides it).
+extern "C" __attribute__((visibility("default"))) const char* malloc_conf =
+    "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+#endif
+
 int main(int argc, char** argv) {
+  tune_allocator();
   std::map<std::string, Command> commands = {
       {"plugins", sslab::cli::cmd_plugins},
       {"check", sslab::cli::cmd_check},

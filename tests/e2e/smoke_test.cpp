@@ -1,0 +1,99 @@
+// Every smoke recipe trains end to end through the sslab command.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "sslab/trainer.h"
+#include "test_util.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sslab_test::TempDir;
+
+std::vector<double> metric(const std::string& run_dir, const std::string& key) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::vector<double> out;
+  std::string line, needle = "\"" + key + "\": ";
+  while (std::getline(in, line)) {
+    auto pos = line.find(needle);
+    if (pos != std::string::npos) out.push_back(std::stod(line.substr(pos + needle.size())));
+  }
+  return out;
+}
+
+// "name": {"accuracy": x} from eval.json.
+double eval_accuracy(const std::string& run_dir, const std::string& name) {
+  std::string text = sslab_test::read_text(run_dir + "/eval.json");
+  auto pos = text.find("\"" + name + "\": {");
+  if (pos == std::string::npos) return -1;
+  auto acc = text.find("\"accuracy\": ", pos);
+  return std::stod(text.substr(acc + 12));
+}
+
+std::vector<std::string> smoke_recipes() {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke"))
+    if (e.path().extension() == ".toml") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+class Smoke : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Smoke, LossFallsAndProbesBeatChance) {
+  TempDir dir;
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + GetParam() + " --out " + dir / "run");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto loss = metric(dir / "run", "loss");
+  ASSERT_GE(loss.size(), 2u);
+  EXPECT_LT(loss.back(), 0.9 * loss.front()) << "loss did not fall";
+  if (fs::exists(dir / "run/eval.json")) {
+    // Smoke datasets have 4 (template) or 10 (Fashion-MNIST) balanced classes.
+    double chance = GetParam().find("template") != std::string::npos ? 0.25 : 0.1;
+    EXPECT_GT(eval_accuracy(dir / "run", "linear_probe"), 2 * chance);
+    EXPECT_GT(eval_accuracy(dir / "run", "knn"), 2 * chance);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Recipes, Smoke, ::testing::ValuesIn(smoke_recipes()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string name = fs::path(info.param).stem().string();
+                           for (auto& c : name)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
+
+// The MAE smoke run, SIGKILLed after its first checkpoint and resumed with
+// --resume, ends with the same loss as an uninterrupted run.
+TEST(Resume, KilledVisionRunEndsWithTheSameLoss) {
+  TempDir dir;
+  std::string recipe = std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/vision_mae.toml";
+  std::string args = " --no-eval --set train.steps=60 --set checkpoint.every_steps=10 --set log.every_steps=5";
+  auto full = sslab_test::run(sslab_test::sslab_cli() + " train " + recipe + " --out " + dir / "full" + args);
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto started = sslab_test::run(sslab_test::sslab_cli() + " train " + recipe + " --out " + dir / "killed" + args +
+                                 " > /dev/null 2>&1 & echo $!");
+  pid_t pid = std::stoi(started.out);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (sslab::latest_checkpoint(dir / "killed").empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::string ckpt = sslab::latest_checkpoint(dir / "killed");
+  ASSERT_FALSE(ckpt.empty());
+  ASSERT_EQ(ckpt.find("step-000000060"), std::string::npos) << "the run finished before it was killed";
+  auto resumed = sslab_test::run(sslab_test::sslab_cli() + " train --resume " + dir / "killed" + " --no-eval");
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("(resumed at step "), std::string::npos) << resumed.out;
+  auto a = metric(dir / "full", "loss"), b = metric(dir / "killed", "loss");
+  ASSERT_EQ(a.size(), b.size());
+  EXPECT_EQ(a.back(), b.back());
+}
+
+}  // namespace

@@ -1,0 +1,153 @@
+#!/usr/bin/python3
+"""sslab benchmark: step time, samples/s and model FLOP/s of a recipe's
+training step in sslab (C++), next to the same model and step written in
+PyTorch Python on the same LibTorch build, measured in one run.
+
+  tools/bench/bench.py [RECIPE ...] [--steps N] [--threads T] [--sslab PATH]
+
+Default recipe: recipes/vision/mae_fmnist.toml. Supported models: vision.vit
+encoders trained with vision.mae (the Python twin is tools/bench/mae_reference.py).
+Model FLOPs per step are counted once by torch.profiler (with_flops) on the
+Python twin (forward + backward matrix products); the same count divides
+each side's step time. Both sides use the recipe's batch size and
+train.threads intra-op threads, read Fashion-MNIST, and run AdamW. The
+sslab side is `sslab train` itself (loader, objectives, backward, optimizer)
+with its online probe off; its figures come from metrics.jsonl.
+"""
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import mae_reference  # noqa: E402
+
+
+def load_recipe(path):
+    with open(path, "rb") as f:
+        r = tomllib.load(f)
+    if "base" in r:
+        base = load_recipe(os.path.join(os.path.dirname(path), r.pop("base")))
+        def merge(a, b):
+            for k, v in b.items():
+                a[k] = merge(a.get(k, {}), v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+            return a
+        r = merge(base, r)
+    return r
+
+
+def fmnist_images(root):
+    path = os.path.join(root, "train-images-idx3-ubyte.gz")
+    with gzip.open(path, "rb") as f:
+        data = np.frombuffer(f.read(), dtype=np.uint8, offset=16)
+    return torch.from_numpy(data.reshape(-1, 1, 28, 28).copy())
+
+
+def python_side(recipe, steps, warmup, threads):
+    enc = recipe["encoders"]["image"] if "image" in recipe.get("encoders", {}) else next(iter(recipe["encoders"].values()))
+    obj = recipe["objectives"][0]
+    train = recipe.get("train", {})
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    keys = ["image_size", "patch_size", "channels", "dim", "depth", "heads", "mlp_ratio"]
+    model = mae_reference.Mae(**{k: enc[k] for k in keys if k in enc},
+                              **{k: obj[k] for k in ["mask_ratio", "decoder_dim", "decoder_depth", "decoder_heads",
+                                                     "decoder_mlp_ratio", "norm_pix_loss"] if k in obj})
+    opt = mae_reference.make_optimizer(model, train.get("lr", 1e-3), train.get("weight_decay", 0.05),
+                                       tuple(train.get("betas", [0.9, 0.95])))
+    images = fmnist_images(recipe["data"]["train"].get("root", "/usr/share/datasets/fashion-mnist"))
+    bs = train.get("batch_size", 256)
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        idx = torch.randint(0, images.shape[0], (bs,), generator=gen)
+        x = images[idx].float() / 255.0
+        loss = model(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(warmup):
+        step()
+    with torch.profiler.profile(with_flops=True) as prof:
+        step()
+    flops = sum(e.flops for e in prof.key_averages() if e.flops)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return {"step_s": statistics.median(times), "batch": bs, "flops": flops}
+
+
+def sslab_side(sslab, recipe_path, steps, warmup, threads):
+    with tempfile.TemporaryDirectory() as tmp:
+        run = os.path.join(tmp, "run")
+        every = max(1, steps // 3)
+        total = warmup + 3 * every
+        cmd = [sslab, "train", recipe_path, "--out", run, "--no-eval",
+               "--set", f"train.steps={total}", "--set", f"train.warmup_steps=0",
+               "--set", "train.probe=false", "--set", f"train.threads={threads}",
+               "--set", f"log.every_steps={every}", "--set", "log.progress=\"none\"",
+               "--set", "log.tensorboard=false", "--set", f"checkpoint.every_steps={10 ** 9}"]
+        if warmup % every:
+            raise SystemExit("internal: warmup must be a multiple of the log interval")
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        lines = [json.loads(l) for l in open(os.path.join(run, "metrics.jsonl"))]
+    rates = [l["samples_per_s"] for l in lines if l["step"] > warmup]
+    return {"samples_per_s": statistics.median(rates)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("recipes", nargs="*", default=[os.path.join(ROOT, "recipes/vision/mae_fmnist.toml")])
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per side (default 30)")
+    ap.add_argument("--threads", type=int, default=0, help="threads (default: the recipe's train.threads, else cores)")
+    ap.add_argument("--sslab", default=os.path.join(ROOT, "build/bin/sslab"))
+    ap.add_argument("--json", action="store_true", help="print JSON")
+    args = ap.parse_args()
+    results = []
+    for path in args.recipes:
+        recipe = load_recipe(path)
+        threads = args.threads or recipe.get("train", {}).get("threads", 0) or os.cpu_count()
+        every = max(1, args.steps // 3)
+        warmup = every
+        py = python_side(recipe, args.steps, 3, threads)
+        cc = sslab_side(args.sslab, path, args.steps, warmup, threads)
+        bs = py["batch"]
+        cc_step = bs / cc["samples_per_s"]
+        row = {"recipe": os.path.relpath(path, ROOT), "threads": threads, "batch_size": bs,
+               "model_gflop_per_step": py["flops"] / 1e9,
+               "sslab": {"step_ms": cc_step * 1e3, "samples_per_s": cc["samples_per_s"],
+                         "gflop_per_s": py["flops"] / cc_step / 1e9},
+               "pytorch_python": {"step_ms": py["step_s"] * 1e3, "samples_per_s": bs / py["step_s"],
+                                  "gflop_per_s": py["flops"] / py["step_s"] / 1e9},
+               "speedup_vs_python": py["step_s"] / cc_step}
+        results.append(row)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for r in results:
+        print(f"{r['recipe']}  batch {r['batch_size']}, {r['threads']} threads, "
+              f"{r['model_gflop_per_step']:.2f} GFLOP/step (fwd+bwd matmuls)")
+        print(f"  {'':16} {'step ms':>10} {'samples/s':>10} {'GFLOP/s':>9}")
+        for side in ("sslab", "pytorch_python"):
+            s = r[side]
+            print(f"  {side:16} {s['step_ms']:10.1f} {s['samples_per_s']:10.1f} {s['gflop_per_s']:9.2f}")
+        print(f"  sslab / python speed: {r['speedup_vs_python']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
