@@ -1,0 +1,10 @@
+// Registers test.shared (like dup_a) and a name of its own.
+#include <sslab/plugin.h>
+
+static void register_components(sslab::Registrar& r) {
+  auto none = [](const sslab::Config&, sslab::BuildContext&) -> std::shared_ptr<sslab::Dataset> { return nullptr; };
+  r.dataset("dup_b.own", "only in dup_b", sslab::Schema{}, none);
+  r.dataset("test.shared", "in dup_a and dup_b", sslab::Schema{}, none);
+}
+
+SSLAB_PLUGIN("dup_b", "0.0.1", "registers test.shared", register_components)

@@ -1,0 +1,57 @@
+// Helpers shared by the platform tests: temporary folders, files, running
+// the sslab command, and catching an error's message.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "sslab/error.h"
+
+namespace sslab_test {
+
+namespace fs = std::filesystem;
+
+// A fresh folder under the system temp dir, removed with its contents.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  // Writes `text` to path()/relative (creating folders); returns the full path.
+  std::string write(const std::string& relative, const std::string& text) const;
+  std::string operator/(const std::string& relative) const { return (path_ / relative).string(); }
+
+ private:
+  fs::path path_;
+};
+
+std::string read_text(const std::string& file);
+
+// What a command printed and its exit code.
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs `command` with /bin/sh, capturing stdout and stderr.
+RunResult run(const std::string& command);
+// The built sslab command, quoted for the shell.
+std::string sslab_cli();
+
+// The message of the sslab::UserError that `f` throws; "<no exception>" or
+// "<other exception: ...>" otherwise, so that substring checks fail clearly.
+template <typename F>
+std::string user_error(F&& f) {
+  try {
+    f();
+  } catch (const sslab::UserError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("<other exception: ") + e.what() + ">";
+  }
+  return "<no exception>";
+}
+
+}  // namespace sslab_test

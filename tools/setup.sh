@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every Debian package sslab needs (Debian 12). Idempotent: run it
+# again after pulling; packages already installed are left as they are.
+#   tools/setup.sh
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build ccache pkg-config git
+  # LibTorch 1.13 (CPU) with a real BLAS: the default reference BLAS is ~12x slower
+  libtorch-dev libopenblas0-openmp python3-torch
+  # platform: recipes, CLI, plugin loading, checkpoints, distributed (c10d + gloo)
+  libtomlplusplus-dev libboost-dev libboost-program-options-dev zlib1g-dev libgloo-dev
+  libjemalloc2
+  # tests
+  libgtest-dev libgmock-dev
+  # vision plugin: image decoding (stb) and the Fashion-MNIST data set
+  libstb-dev dataset-fashion-mnist
+  # ---- plugins append their packages below this line ------------------------
+  # Not needed yet; each modality adds its own when it lands, e.g.
+  #   text:  libsentencepiece-dev sentencepiece
+  #   audio: libsndfile1-dev
+  #   video: libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+)
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo > /dev/null || { echo "setup.sh: run as root or install sudo" >&2; exit 2; }
+  sudo=(sudo)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  # ${Status} is "install ok installed" for an installed package.
+  status=$(dpkg-query -W -f='${Status}' "$p" 2> /dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup.sh: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update
+"${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
