@@ -105,7 +105,7 @@ struct Loader::Pool {
   std::condition_variable cv;
   bool stop = false;
   // Batches in flight, in the order next() returns them.
-  std::deque<std::tuple<int64_t, int64_t, std::shared_future<Batch>>> inflight;
+  std::deque<std::tuple<int64_t, int64_t, std::shared_future<Loaded>>> inflight;
   std::atomic<int64_t> skipped{0};
 };
 
@@ -159,6 +159,11 @@ std::vector<int64_t> Loader::indices(int64_t e, int64_t b) const {
 }
 
 Batch Loader::load(int64_t e, int64_t b) const {
+  int64_t skipped = 0;
+  return load(e, b, skipped);
+}
+
+Batch Loader::load(int64_t e, int64_t b, int64_t& skipped) const {
   std::vector<Sample> samples;
   for (int64_t index : indices(e, b)) {
     Sample s;
@@ -166,7 +171,7 @@ Batch Loader::load(int64_t e, int64_t b) const {
       s = dataset_->get(index);
     } catch (const DataError&) {
       if (!options_.skip_bad_samples) throw;
-      if (pool_) pool_->skipped++;
+      ++skipped;
       continue;
     }
     if (!pipelines_.empty()) {
@@ -205,7 +210,11 @@ void Loader::fill() {
     }
   }
   while (static_cast<int>(pool_->inflight.size()) < options_.prefetch) {
-    auto task = std::make_shared<std::packaged_task<Batch()>>([this, e, b] { return load(e, b); });
+    auto task = std::make_shared<std::packaged_task<Loaded()>>([this, e, b] {
+      Loaded out;
+      out.batch = load(e, b, out.skipped);
+      return out;
+    });
     pool_->inflight.emplace_back(e, b, task->get_future().share());
     pool_->submit([task] { (*task)(); });
     if (++b == batches_per_epoch()) {
@@ -218,13 +227,17 @@ void Loader::fill() {
 Batch Loader::next() {
   Batch out;
   if (options_.workers <= 0) {
-    out = load(epoch_, batch_);
+    int64_t skipped = 0;
+    out = load(epoch_, batch_, skipped);
+    pool_->skipped += skipped;
   } else {
     fill();
     auto [e, b, fut] = pool_->inflight.front();
     SSLAB_ASSERT(e == epoch_ && b == batch_, "loader out of order");
     pool_->inflight.pop_front();
-    out = fut.get();  // rethrows a worker's error here
+    Loaded loaded = fut.get();  // rethrows a worker's error here
+    out = std::move(loaded.batch);
+    pool_->skipped += loaded.skipped;  // counted when consumed, not when read ahead
     fill();
   }
   if (++batch_ == batches_per_epoch()) {

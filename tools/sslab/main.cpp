@@ -48,8 +48,9 @@ void tune_allocator() {
 
 #ifdef SSLAB_WITH_JEMALLOC
 // Read by jemalloc at start-up (MALLOC_CONF in the environment overrides it).
-extern "C" __attribute__((visibility("default"))) const char* malloc_conf =
-    "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+extern "C" {
+__attribute__((visibility("default"))) const char* malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
+}
 #endif
 
 int main(int argc, char** argv) {

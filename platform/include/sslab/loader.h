@@ -65,6 +65,11 @@ class SSLAB_API Loader {
 
  private:
   struct Pool;
+  struct Loaded {
+    Batch batch;
+    int64_t skipped = 0;
+  };
+  Batch load(int64_t e, int64_t b, int64_t& skipped) const;
   void fill();
   std::vector<int64_t> order(int64_t e) const;
 
