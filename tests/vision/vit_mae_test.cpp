@@ -92,6 +92,27 @@ TEST_F(VitMaeTest, VitTokensMaskedForwardAndClsToken) {
             std::string::npos);
 }
 
+TEST_F(VitMaeTest, GridPoolConcatenatesQuadrantMeans) {
+  // 16x16 image, patch 4: a 4x4 grid of tokens; each 2x2 cell holds 4 patches.
+  Vit vit(VitOptions().image_size(16).patch_size(4).channels(1).dim(8).depth(1).heads(2).pool("grid"));
+  EXPECT_EQ(vit.embed_dim(), 32);
+  torch::Tensor images = torch::rand({2, 1, 16, 16});
+  torch::Tensor tokens = vit.forward_tokens(images);  // [2,16,8], row-major patches
+  vit.set_input("image");
+  torch::Tensor emb = vit.embed(image_batch(images));
+  ASSERT_EQ(emb.sizes(), (std::vector<int64_t>{2, 32}));
+  // Independently: cell (r, c) averages patches (2r..2r+1, 2c..2c+1); the
+  // embedding lists, per channel d, the cells in row-major order.
+  for (int64_t d = 0; d < 8; ++d)
+    for (int64_t r = 0; r < 2; ++r)
+      for (int64_t c = 0; c < 2; ++c) {
+        double sum = 0;
+        for (int64_t i = 2 * r; i < 2 * r + 2; ++i)
+          for (int64_t j = 2 * c; j < 2 * c + 2; ++j) sum += tokens[0][i * 4 + j][d].item<double>();
+        EXPECT_NEAR(emb[0][d * 4 + r * 2 + c].item<double>(), sum / 4, 1e-5);
+      }
+}
+
 TEST_F(VitMaeTest, MaeFromRecipeLossMetricsAndGradients) {
   Env env(kRecipe);
   auto enc = env.encoder("image");
