@@ -14,18 +14,8 @@
 namespace {
 
 namespace fs = std::filesystem;
+using sslab_test::metric;
 using sslab_test::TempDir;
-
-std::vector<double> metric(const std::string& run_dir, const std::string& key) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::vector<double> out;
-  std::string line, needle = "\"" + key + "\": ";
-  while (std::getline(in, line)) {
-    auto pos = line.find(needle);
-    if (pos != std::string::npos) out.push_back(std::stod(line.substr(pos + needle.size())));
-  }
-  return out;
-}
 
 // "name": {"accuracy": x} from eval.json.
 double eval_accuracy(const std::string& run_dir, const std::string& name) {
@@ -77,15 +67,8 @@ TEST(Resume, KilledVisionRunEndsWithTheSameLoss) {
   std::string args = " --no-eval --set train.steps=60 --set checkpoint.every_steps=10 --set log.every_steps=5";
   auto full = sslab_test::run(sslab_test::sslab_cli() + " train " + recipe + " --out " + dir / "full" + args);
   ASSERT_EQ(full.exit_code, 0) << full.err;
-  auto started = sslab_test::run(sslab_test::sslab_cli() + " train " + recipe + " --out " + dir / "killed" + args +
-                                 " > /dev/null 2>&1 & echo $!");
-  pid_t pid = std::stoi(started.out);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
-  while (sslab::latest_checkpoint(dir / "killed").empty() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::string ckpt = sslab::latest_checkpoint(dir / "killed");
+  std::string ckpt =
+      sslab_test::train_and_kill_after_first_checkpoint(recipe + " --out " + dir / "killed" + args, dir / "killed");
   ASSERT_FALSE(ckpt.empty());
   ASSERT_EQ(ckpt.find("step-000000060"), std::string::npos) << "the run finished before it was killed";
   auto resumed = sslab_test::run(sslab_test::sslab_cli() + " train --resume " + dir / "killed" + " --no-eval");

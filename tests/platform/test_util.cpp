@@ -1,6 +1,12 @@
 #include "test_util.h"
 
+#include "sslab/trainer.h"
+
+#include <signal.h>
 #include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
 
 #include <cstdlib>
 #include <fstream>
@@ -51,5 +57,27 @@ RunResult run(const std::string& command) {
 }
 
 std::string sslab_cli() { return std::string("'") + SSLAB_CLI + "'"; }
+
+std::vector<double> metric(const std::string& run_dir, const std::string& key) {
+  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::vector<double> out;
+  std::string line, needle = "\"" + key + "\": ";
+  while (std::getline(in, line)) {
+    auto pos = line.find(needle);
+    if (pos != std::string::npos) out.push_back(std::stod(line.substr(pos + needle.size())));
+  }
+  return out;
+}
+
+std::string train_and_kill_after_first_checkpoint(const std::string& args, const std::string& run_dir) {
+  auto started = run(sslab_cli() + " train " + args + " > /dev/null 2>&1 & echo $!");
+  pid_t pid = std::stoi(started.out);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (sslab::latest_checkpoint(run_dir).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  return sslab::latest_checkpoint(run_dir);
+}
 
 }  // namespace sslab_test

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "sslab/error.h"
 
@@ -39,6 +40,14 @@ struct RunResult {
 RunResult run(const std::string& command);
 // The built sslab command, quoted for the shell.
 std::string sslab_cli();
+
+// The values of `key` in each line of RUN_DIR/metrics.jsonl.
+std::vector<double> metric(const std::string& run_dir, const std::string& key);
+
+// Starts `sslab train <args>` (which must write its run folder to run_dir)
+// in the background and SIGKILLs it as soon as its first checkpoint exists.
+// Returns that checkpoint's path ("" if none appeared within the timeout).
+std::string train_and_kill_after_first_checkpoint(const std::string& args, const std::string& run_dir);
 
 // The message of the sslab::UserError that `f` throws; "<no exception>" or
 // "<other exception: ...>" otherwise, so that substring checks fail clearly.

@@ -17,6 +17,7 @@
 
 namespace {
 
+using sslab_test::metric;
 using sslab_test::TempDir;
 
 std::string recipe_text(const std::string& train_extra = "", const std::string& extra = "") {
@@ -39,18 +40,6 @@ lr = 0.01
 threads = 1
 workers = 2
 )" + train_extra + "\n[log]\nevery_steps = 1\nprogress = \"none\"\n" + extra;
-}
-
-// The values of `key` in each line of metrics.jsonl.
-std::vector<double> metric(const std::string& run_dir, const std::string& key) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::vector<double> out;
-  std::string line, needle = "\"" + key + "\": ";
-  while (std::getline(in, line)) {
-    auto pos = line.find(needle);
-    if (pos != std::string::npos) out.push_back(std::stod(line.substr(pos + needle.size())));
-  }
-  return out;
 }
 
 sslab_test::RunResult train(const TempDir& dir, const std::string& recipe, const std::string& out,
@@ -122,17 +111,9 @@ TEST(Trainer, KilledRunResumesToTheSameFinalLoss) {
   TempDir dir;
   std::string recipe = recipe_text("steps = 1200", "[checkpoint]\nevery_steps = 50\n");
   ASSERT_EQ(train(dir, recipe, "full").exit_code, 0);
-  // Start the same run in the background, SIGKILL it after its first checkpoint.
+  // The same run in the background, SIGKILLed after its first checkpoint.
   std::string file = dir.write("recipe.toml", recipe);
-  auto started = sslab_test::run(sslab_test::sslab_cli() + " train " + file + " --out " + dir / "killed" +
-                                 " > /dev/null 2>&1 & echo $!");
-  pid_t pid = std::stoi(started.out);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (sslab::latest_checkpoint(dir / "killed").empty() && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  ASSERT_EQ(kill(pid, SIGKILL), 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::string ckpt = sslab::latest_checkpoint(dir / "killed");
+  std::string ckpt = sslab_test::train_and_kill_after_first_checkpoint(file + " --out " + dir / "killed", dir / "killed");
   ASSERT_FALSE(ckpt.empty());
   ASSERT_EQ(ckpt.find("step-000001200"), std::string::npos) << "the run finished before it was killed";
   auto r = sslab_test::run(sslab_test::sslab_cli() + " train --resume " + dir / "killed");
