@@ -1,14 +1,12 @@
 // sslab check: load a recipe's plugins and validate all of it.
-#include <boost/program_options.hpp>
 
 #include <iostream>
 
+#include "args.h"
 #include "commands.h"
 #include "sslab/plugin_host.h"
 #include "sslab/recipe.h"
 #include "sslab/recipe_schema.h"
-
-namespace po = boost::program_options;
 
 namespace sslab::cli {
 
@@ -20,15 +18,8 @@ int cmd_check(const Args& args) {
   opts.add_options()("help,h", "show this help")("set", po::value(&sets), "override a key: key.path=value (repeatable)")(
       "print", po::bool_switch(&print), "print the resolved recipe as TOML")(
       "recipe", po::value(&recipe_file), "recipe file");
-  po::positional_options_description pos;
-  pos.add("recipe", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (!parse_args(args, opts, "recipe", vm)) return 0;
   if (recipe_file.empty()) throw po::error("a recipe file is required");
   Recipe recipe = Recipe::load(recipe_file, sets);
   PluginHost host;

@@ -1,14 +1,12 @@
 // sslab train / sslab eval.
-#include <boost/program_options.hpp>
 
 #include <iostream>
 
+#include "args.h"
 #include "commands.h"
 #include "sslab/evaluation.h"
 #include "sslab/recipe_schema.h"
 #include "sslab/trainer.h"
-
-namespace po = boost::program_options;
 
 namespace sslab::cli {
 
@@ -22,15 +20,8 @@ int cmd_train(const Args& args) {
       "resume", po::value(&resume_dir), "continue the run in this folder from its newest checkpoint")(
       "no-eval", po::bool_switch(&no_eval), "skip the evaluation at the end")(
       "recipe", po::value(&recipe_file), "recipe file");
-  po::positional_options_description pos;
-  pos.add("recipe", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (!parse_args(args, opts, "recipe", vm)) return 0;
   TrainOptions options;
   options.out = out;
   options.evaluate = !no_eval;
@@ -55,15 +46,8 @@ int cmd_eval(const Args& args) {
   opts.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print eval.json instead of a table")(
       "set", po::value(&sets), "override an [eval] key: eval.key=value (repeatable)")(
       "run", po::value(&run_dir), "run folder");
-  po::positional_options_description pos;
-  pos.add("run", 1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (!parse_args(args, opts, "run", vm)) return 0;
   if (run_dir.empty()) throw po::error("a run folder is required");
   std::string ckpt = latest_checkpoint(run_dir);
   SSLAB_CHECK(!ckpt.empty(), run_dir, ": no checkpoint to evaluate");
