@@ -107,6 +107,10 @@ struct Loader::Pool {
   // Batches in flight, in the order next() returns them.
   std::deque<std::tuple<int64_t, int64_t, std::shared_future<Loaded>>> inflight;
   std::atomic<int64_t> skipped{0};
+  // The shuffled order of the most recent epoch asked for.
+  std::mutex order_mu;
+  int64_t order_epoch = -1;
+  std::shared_ptr<const std::vector<int64_t>> order;
 };
 
 Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options, std::vector<Pipeline> pipelines)
@@ -133,29 +137,32 @@ int64_t Loader::batches_per_epoch() const {
   return options_.drop_last ? n / global : (n + global - 1) / global;
 }
 
-std::vector<int64_t> Loader::order(int64_t e) const {
-  std::vector<int64_t> idx(static_cast<size_t>(dataset_->size()));
-  std::iota(idx.begin(), idx.end(), 0);
+std::shared_ptr<const std::vector<int64_t>> Loader::order(int64_t e) const {
+  // Every batch of an epoch reads the same permutation: build it once per epoch.
+  std::lock_guard<std::mutex> lock(pool_->order_mu);
+  if (pool_->order_epoch == e) return pool_->order;
+  auto idx = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(dataset_->size()));
+  std::iota(idx->begin(), idx->end(), 0);
   if (options_.shuffle) {
     // Fisher-Yates with our own draw so the order does not depend on the
     // standard library's shuffle algorithm.
     std::mt19937_64 rng(mix_seed(options_.seed, 0x5eed0000ULL + static_cast<uint64_t>(e)));
-    for (size_t i = idx.size(); i > 1; --i) {
+    for (size_t i = idx->size(); i > 1; --i) {
       size_t j = static_cast<size_t>(rng() % i);
-      std::swap(idx[i - 1], idx[j]);
+      std::swap((*idx)[i - 1], (*idx)[j]);
     }
   }
+  pool_->order_epoch = e;
+  pool_->order = idx;
   return idx;
 }
 
 std::vector<int64_t> Loader::indices(int64_t e, int64_t b) const {
-  std::vector<int64_t> all = order(e);
+  auto all = order(e);
   int64_t global = options_.batch_size * options_.world_size;
-  int64_t start = b * global + options_.rank * options_.batch_size;
-  int64_t end = std::min<int64_t>(start + options_.batch_size, static_cast<int64_t>(all.size()));
-  std::vector<int64_t> out;
-  for (int64_t i = start; i < end; ++i) out.push_back(all[static_cast<size_t>(i)]);
-  return out;
+  int64_t start = std::min<int64_t>(b * global + options_.rank * options_.batch_size, static_cast<int64_t>(all->size()));
+  int64_t end = std::min<int64_t>(start + options_.batch_size, static_cast<int64_t>(all->size()));
+  return std::vector<int64_t>(all->begin() + start, all->begin() + end);
 }
 
 Batch Loader::load(int64_t e, int64_t b) const {

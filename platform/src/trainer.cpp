@@ -97,10 +97,24 @@ void load_module(torch::serialize::InputArchive& in, const std::string& key, tor
                  const std::string& file) {
   torch::serialize::InputArchive sub;
   SSLAB_CHECK(in.try_read(key, sub), file, ": checkpoint has no '", key, "' (does it belong to this recipe?)");
+  // Module::load replaces tensors without checking their shapes: compare
+  // every parameter and buffer with the shape the recipe's model expects.
+  std::vector<std::pair<std::string, std::vector<int64_t>>> expected;
+  for (const auto& p : m.named_parameters(true)) expected.emplace_back(p.key(), p.value().sizes().vec());
+  for (const auto& b : m.named_buffers(true)) expected.emplace_back(b.key(), b.value().sizes().vec());
   try {
     m.load(sub);
   } catch (const c10::Error& e) {
     throw UserError(str(file, ": checkpoint '", key, "' does not fit the recipe's model: ", e.what_without_backtrace()));
+  }
+  auto params = m.named_parameters(true);
+  auto buffers = m.named_buffers(true);
+  for (const auto& [name, shape] : expected) {
+    const torch::Tensor* t = params.find(name);
+    if (!t) t = buffers.find(name);
+    SSLAB_ASSERT(t, "tensor ", name, " vanished while loading");
+    SSLAB_CHECK(t->sizes().vec() == shape, file, ": checkpoint '", key, "' does not fit the recipe's model: ", name,
+                " is ", t->sizes(), " in the checkpoint but ", c10::IntArrayRef(shape), " in the model");
   }
 }
 
@@ -425,10 +439,10 @@ TrainResult Run::go() {
         }
         torch::Tensor weighted = out.loss * (slot.weight / accumulate_);
         total = total.defined() ? total + weighted : weighted;
+        step_loss += slot.weight * value / accumulate_;  // the weighted total, without another sync
         metrics[slot.name + "/loss"] += value / accumulate_;
         for (const auto& [k, v] : out.metrics) metrics[slot.name + "/" + k] += v / accumulate_;
       }
-      step_loss += total.item<double>();
       total.backward();
       // Online probes: linear heads on detached embeddings.
       if (!probes_.empty() && batch.has("label")) {

@@ -21,6 +21,7 @@ class TempDir {
   TempDir& operator=(const TempDir&) = delete;
 
   const fs::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
   // Writes `text` to path()/relative (creating folders); returns the full path.
   std::string write(const std::string& relative, const std::string& text) const;
   std::string operator/(const std::string& relative) const { return (path_ / relative).string(); }

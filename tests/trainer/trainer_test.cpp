@@ -134,6 +134,24 @@ TEST(Trainer, NewerCheckpointFormatIsRefused) {
   EXPECT_NE(r.err.find("checkpoint format 99 is newer than this sslab reads (1)"), std::string::npos) << r.err;
 }
 
+TEST(Trainer, ResumeOfAFolderThatIsNotARunIsAClearError) {
+  TempDir dir;
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " train --resume " + dir.str());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find(dir.str() + ": not a run folder (no recipe.toml)"), std::string::npos) << r.err;
+}
+
+TEST(Trainer, CheckpointOfAnotherModelIsAClearError) {
+  TempDir dir;
+  ASSERT_EQ(train(dir, recipe_text("steps = 2"), "run").exit_code, 0);
+  // Evaluating with a wider encoder than the one trained: the weights do not fit.
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run" + " --set encoders.main.hidden=32");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("step-000000002.pt: checkpoint 'model/encoders.main' does not fit the recipe's model"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST(Trainer, EmaTargetFollowsTheOnlineNetwork) {
   TempDir dir;
   std::string file = dir.write("recipe.toml", recipe_text("steps = 1"));

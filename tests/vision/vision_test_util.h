@@ -3,6 +3,8 @@
 // temporary folders, and catching an error's message.
 #pragma once
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -80,26 +82,9 @@ class Env {
   sslab::BuildContext ctx_;
 };
 
-// A fresh folder under the system temp dir, removed with its contents.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device rd;
-    path_ = fs::temp_directory_path() / ("sslab-vision-test-" + std::to_string(rd()) + std::to_string(rd()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
+// Temporary folders and error messages come from the shared test helpers.
+using sslab_test::TempDir;
+using sslab_test::user_error;
 
 inline std::vector<unsigned char> read_bytes(const std::string& file) {
   std::ifstream in(file, std::ios::binary);
@@ -110,20 +95,6 @@ inline void write_bytes(const std::string& file, const unsigned char* data, size
   fs::create_directories(fs::path(file).parent_path());
   std::ofstream out(file, std::ios::binary);
   out.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(n));
-}
-
-// The message of the sslab::UserError (DataError included) that `f` throws;
-// "<no exception>" or "<other exception: ...>" otherwise.
-template <typename F>
-std::string user_error(F&& f) {
-  try {
-    f();
-  } catch (const sslab::UserError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("<other exception: ") + e.what() + ">";
-  }
-  return "<no exception>";
 }
 
 // Seeds torch's default generator before every test.

@@ -71,7 +71,7 @@ class SSLAB_API Loader {
   };
   Batch load(int64_t e, int64_t b, int64_t& skipped) const;
   void fill();
-  std::vector<int64_t> order(int64_t e) const;
+  std::shared_ptr<const std::vector<int64_t>> order(int64_t e) const;
 
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions options_;
