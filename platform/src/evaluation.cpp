@@ -155,11 +155,14 @@ EvalResults evaluate(Experiment& exp, const std::string& run_dir) {
         results[prefix + "knn"]["k"] = static_cast<double>(cfg.get_int("knn_k"));
       }
       if (cfg.get_bool("baselines")) {
-        std::string key = enc->input();
-        auto raw = [&](const Batch& b) { return b.at(key).flatten(1).to(torch::kFloat32); };
-        torch::Tensor rtr = embed_dataset(train, ntr, bs, torch::kCPU, raw, nullptr);
-        torch::Tensor rte = embed_dataset(test, nte, bs, torch::kCPU, raw, nullptr);
-        results[prefix + "baseline_raw_linear"]["accuracy"] = linear_probe_accuracy(rtr, ytr, rte, yte, classes, po);
+        if (cfg.get_bool("raw_baseline")) {
+          std::string key = enc->input();
+          auto raw = [&](const Batch& b) { return b.at(key).flatten(1).to(torch::kFloat32); };
+          torch::Tensor rtr = embed_dataset(train, ntr, bs, torch::kCPU, raw, nullptr);
+          torch::Tensor rte = embed_dataset(test, nte, bs, torch::kCPU, raw, nullptr);
+          results[prefix + "baseline_raw_linear"]["accuracy"] =
+              linear_probe_accuracy(rtr, ytr, rte, yte, classes, po);
+        }
         auto fresh = exp.fresh_encoder(name, ctx.seed + 7919);
         fresh->eval();
         auto [ftr, fytr, fte, fyte] = embed(*fresh);

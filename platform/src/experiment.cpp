@@ -37,6 +37,15 @@ Experiment::Experiment(Recipe recipe, PluginHost& host) : recipe_(std::move(reci
               " is \"cuda\" but no CUDA device is available to this LibTorch");
   torch::manual_seed(ctx_->seed);
 
+  // Tokenizers first: text datasets tokenize in get() with a named tokenizer.
+  RecipeNode toks = recipe_.at("tokenizers");
+  if (toks.exists()) {
+    for (const auto& name : toks.keys()) {
+      RecipeNode node = toks.child(name);
+      Config cfg = component_config(node, ComponentKind::Tokenizer, reg);
+      ctx_->tokenizers[name] = reg.tokenizers.at(node.required_string("type")).factory(cfg, *ctx_);
+    }
+  }
   RecipeNode data = recipe_.at("data");
   if (data.exists()) {
     for (const auto& split : data.keys()) {
@@ -45,14 +54,6 @@ Experiment::Experiment(Recipe recipe, PluginHost& host) : recipe_(std::move(reci
       auto ds = reg.datasets.at(node.required_string("type")).factory(cfg, *ctx_);
       ctx_->datasets[split] = limit_dataset(ds, cfg.get_int("limit"));
       skip_[split] = cfg.get_string("on_error") == "skip";
-    }
-  }
-  RecipeNode toks = recipe_.at("tokenizers");
-  if (toks.exists()) {
-    for (const auto& name : toks.keys()) {
-      RecipeNode node = toks.child(name);
-      Config cfg = component_config(node, ComponentKind::Tokenizer, reg);
-      ctx_->tokenizers[name] = reg.tokenizers.at(node.required_string("type")).factory(cfg, *ctx_);
     }
   }
   RecipeNode encs = recipe_.at("encoders");

@@ -51,6 +51,8 @@ Schema eval_schema() {
   s.boolean("knn", true, "cosine kNN classifier");
   s.integer("knn_k", int64_t{20}, "neighbours for kNN").min(1);
   s.boolean("baselines", true, "also evaluate raw-input and random-encoder baselines");
+  s.boolean("raw_baseline", true,
+            "with baselines: include the probe on the flattened raw input (off for token ids or long waveforms)");
   s.integer("train_limit", int64_t{0}, "use at most this many training samples (0: all)").min(0);
   s.integer("test_limit", int64_t{0}, "use at most this many test samples (0: all)").min(0);
   s.integer("batch_size", int64_t{512}, "batch size for embedding").min(1);
