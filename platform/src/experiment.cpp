@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "sslab/distributed.h"
 #include "sslab/recipe_schema.h"
 
 namespace sslab {
@@ -25,7 +26,8 @@ std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> inner, int64_t l
   return std::make_shared<LimitedDataset>(std::move(inner), limit);
 }
 
-Experiment::Experiment(Recipe recipe, PluginHost& host) : recipe_(std::move(recipe)) {
+Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communicator> comm, int local_rank)
+    : recipe_(std::move(recipe)) {
   load_recipe_plugins(recipe_, host);
   Registries& reg = Registries::global();
   validate_recipe(recipe_, reg);
@@ -33,6 +35,12 @@ Experiment::Experiment(Recipe recipe, PluginHost& host) : recipe_(std::move(reci
   Config train = recipe_.at("train").validate(train_schema(), {});
   ctx_->seed = static_cast<uint64_t>(train.get_int("seed"));
   ctx_->device = train.get_string("device") == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (comm) {
+    ctx_->comm = comm;
+    ctx_->rank = comm->rank();
+    ctx_->world_size = comm->world_size();
+    if (ctx_->device.is_cuda()) ctx_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  }
   SSLAB_CHECK(!ctx_->device.is_cuda() || torch::cuda::is_available(), recipe_.at("train").locate("device"),
               " is \"cuda\" but no CUDA device is available to this LibTorch");
   torch::manual_seed(ctx_->seed);
@@ -117,6 +125,9 @@ Experiment::Experiment(Recipe recipe, PluginHost& host) : recipe_(std::move(reci
     Config cfg = component_config(node, ComponentKind::Evaluator, reg);
     evaluators_.push_back(reg.evaluators.at(node.required_string("type")).factory(cfg, *ctx_));
   }
+  // Every rank built the same initial weights (the trainer also broadcasts
+  // rank 0's); objectives' own randomness must differ between ranks.
+  if (ctx_->rank > 0) torch::manual_seed(ctx_->seed * 1000003ULL + static_cast<uint64_t>(ctx_->rank));
 }
 
 bool Experiment::skips_bad_samples(const std::string& split) const {

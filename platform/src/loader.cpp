@@ -192,7 +192,10 @@ Batch Loader::load(int64_t e, int64_t b, int64_t& skipped) const {
     samples.push_back(std::move(s));
   }
   SSLAB_CHECK(!samples.empty(), "batch ", b, " of epoch ", e, ": every sample was skipped as bad");
-  return collate(samples);
+  Batch batch = collate(samples);
+  if (options_.pin_memory)
+    for (auto& kv : batch.tensors) kv.second = kv.second.pin_memory();
+  return batch;
 }
 
 void Loader::seek(int64_t epoch, int64_t batch) {

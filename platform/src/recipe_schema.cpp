@@ -77,7 +77,11 @@ Schema checkpoint_schema() {
 Schema distributed_schema() {
   Schema s;
   s.string("backend", std::string("auto"), "c10d backend: gloo (CPU), nccl (CUDA) or auto").choices({"auto", "gloo", "nccl"});
-  s.integer("timeout_s", int64_t{300}, "collective timeout in seconds").min(1);
+  s.integer("timeout_s", int64_t{300},
+            "seconds to wait for the rendezvous and for each collective: a rank that died or hangs stops the others "
+            "after this").min(1);
+  s.number("bucket_mb", 25.0, "gradient all-reduce bucket size in MiB").greater_than(0);
+  s.boolean("overlap", true, "start each bucket's all-reduce during backward as soon as its gradients are ready");
   return s;
 }
 

@@ -11,7 +11,10 @@
 #include <thread>
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
+#include "sslab/distributed.h"
 #include "sslab/evaluation.h"
 #include "sslab/recipe_schema.h"
 #include "sslab/run_log.h"
@@ -133,6 +136,35 @@ torch::serialize::InputArchive open_checkpoint(const std::string& file) {
   return in;
 }
 
+// bf16 autocast on CUDA for the forward passes of one micro-batch.
+class AutocastBf16 {
+ public:
+  explicit AutocastBf16(bool on) : on_(on) {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+  }
+  ~AutocastBf16() {
+    if (!on_) return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+    at::autocast::clear_cache();
+  }
+  AutocastBf16(const AutocastBf16&) = delete;
+  AutocastBf16& operator=(const AutocastBf16&) = delete;
+
+ private:
+  bool on_;
+};
+
 // Running means of metrics between two log lines.
 struct Accumulator {
   std::map<std::string, double> sums;
@@ -186,12 +218,16 @@ class Run {
   void setup_dir(const std::string& resume_dir);
   void save_checkpoint(int64_t step);
   void restore(const std::string& file);
-  void log(int64_t step, Accumulator& acc, double elapsed, int64_t samples);
+  void log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples);
+  std::map<std::string, double> reduced_means();
+  void broadcast_state();
   double lr_at(int64_t step) const;
 
   Recipe recipe_;
   TrainOptions options_;
   PluginHost host_;
+  std::shared_ptr<Communicator> comm_;  // data-parallel runs only
+  std::unique_ptr<GradientSync> sync_;
   std::unique_ptr<Experiment> exp_;
   Config train_, log_cfg_, ckpt_cfg_, eval_cfg_;
   fs::path dir_;
@@ -202,7 +238,7 @@ class Run {
   std::unique_ptr<TensorBoardWriter> tb_;
   Accumulator acc_;
   int64_t step_ = 0, total_steps_ = 0, accumulate_ = 1;
-  bool resumed_ = false;
+  bool resumed_ = false, bf16_ = false;
 };
 
 Config section(const Recipe& r, const std::string& name, const Schema& s) { return r.at(name).validate(s, {}); }
@@ -215,7 +251,17 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
       ckpt_cfg_(section(recipe, "checkpoint", checkpoint_schema())),
       eval_cfg_(section(recipe, "eval", eval_schema())) {
   set_threads(train_.get_int("threads"));
-  exp_ = std::make_unique<Experiment>(recipe_, host_);
+  Config dist = section(recipe, "distributed", distributed_schema());
+  DistEnv env = read_dist_env();
+  bool cuda = train_.get_string("device") == "cuda";
+  bf16_ = train_.get_string("precision") == "bf16";
+  SSLAB_CHECK(!bf16_ || cuda, train_.locate("precision"), " is \"bf16\": bf16 autocast needs train.device = \"cuda\"");
+  if (env.world_size > 1) {
+    comm_ = connect(env, dist.get_string("backend"), std::chrono::milliseconds(dist.get_int("timeout_s") * 1000),
+                    cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank))
+                         : torch::Device(torch::kCPU));
+  }
+  exp_ = std::make_unique<Experiment>(recipe_, host_, comm_, env.local_rank);
   BuildContext& ctx = exp_->context();
   SSLAB_CHECK(!exp_->objectives().empty(), recipe_.file(), ": the recipe has no [[objectives]] to train");
   auto train_data = ctx.dataset("train", recipe_.file() + ": [data.train]");
@@ -224,8 +270,12 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   int64_t batch = train_.get_int("batch_size");
   SSLAB_CHECK(batch % accumulate_ == 0, train_.locate("accumulate"), " (", accumulate_,
               ") must divide train.batch_size (", batch, ")");
+  SSLAB_CHECK(batch % (accumulate_ * ctx.world_size) == 0, train_.locate("batch_size"), " (", batch,
+              ", the global batch) must be divisible by accumulate x world size (", accumulate_, " x ", ctx.world_size,
+              ")");
   LoaderOptions lo;
-  lo.batch_size = batch / accumulate_;
+  lo.batch_size = batch / accumulate_ / ctx.world_size;
+  lo.pin_memory = ctx.device.is_cuda();
   lo.workers = static_cast<int>(train_.get_int("workers"));
   lo.prefetch = static_cast<int>(train_.get_int("prefetch"));
   lo.seed = ctx.seed;
@@ -276,6 +326,41 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
     }
   }
   setup_dir(resume_dir);
+  if (comm_) {
+    broadcast_state();
+    sync_ = std::make_unique<GradientSync>(comm_, exp_->parameters(),
+                                           static_cast<int64_t>(dist.get_float("bucket_mb") * 1024 * 1024),
+                                           dist.get_bool("overlap"));
+  }
+}
+
+// Rank 0's weights, buffers, EMA targets and probes everywhere (fresh runs
+// build the same weights from the seed anyway; this makes it a guarantee).
+void Run::broadcast_state() {
+  std::vector<torch::Tensor> tensors;
+  auto add = [&](torch::nn::Module& m) {
+    for (auto& p : m.parameters(true)) tensors.push_back(p);
+    for (auto& b : m.buffers(true)) tensors.push_back(b);
+  };
+  for (const auto& [name, m] : exp_->modules()) add(*m);
+  for (auto& [name, t] : exp_->context().ema_targets()) add(*t.target);
+  for (auto& p : probes_) add(*p.head);
+  torch::NoGradGuard no_grad;
+  comm_->broadcast(tensors, 0);
+}
+
+// The accumulated metrics, averaged over ranks (skipped samples summed).
+std::map<std::string, double> Run::reduced_means() {
+  std::map<std::string, double> m = acc_.means();
+  if (!comm_) {
+    if (loader_->skipped() > 0) m["skipped_samples"] = static_cast<double>(loader_->skipped());
+    return m;
+  }
+  m["skipped_samples"] = static_cast<double>(loader_->skipped());
+  m = average_metrics(*comm_, m);
+  m["skipped_samples"] *= comm_->world_size();
+  if (m["skipped_samples"] == 0) m.erase("skipped_samples");
+  return m;
 }
 
 void Run::setup_dir(const std::string& resume_dir) {
@@ -389,20 +474,17 @@ void Run::restore(const std::string& file) {
   loader_->seek(epoch, batch);
 }
 
-void Run::log(int64_t step, Accumulator& acc, double elapsed, int64_t samples) {
+void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples) {
   if (exp_->context().rank != 0) return;
-  std::map<std::string, double> m = acc.means();
   m["lr"] = lr_at(step);
-  m["samples_per_s"] = samples / std::max(elapsed, 1e-9);
+  m["samples_per_s"] = samples * exp_->context().world_size / std::max(elapsed, 1e-9);
   m["epoch"] = static_cast<double>(loader_->epoch()) + static_cast<double>(loader_->batch_in_epoch()) /
                                                            loader_->batches_per_epoch();
-  if (loader_->skipped() > 0) m["skipped_samples"] = static_cast<double>(loader_->skipped());
   metrics_->write(step, m);
   if (tb_) {
     for (const auto& [k, v] : m) tb_->add_scalar(k, v, step);
     tb_->flush();
   }
-  acc.clear();
 }
 
 TrainResult Run::go() {
@@ -429,21 +511,27 @@ TrainResult Run::go() {
       Batch batch = loader_->next();
       if (!ctx.device.is_cpu()) batch = batch.to(ctx.device, true);
       samples_since_log += batch.size;
+      bool last_micro = micro == accumulate_ - 1;
       torch::Tensor total;
-      for (auto& slot : exp_->objectives()) {
-        ObjectiveOutput out = slot.objective->compute(batch);
-        double value = out.loss.item<double>();
-        if (!std::isfinite(value)) {
-          throw UserError(str("step ", step, ": objective '", slot.name, "' gave a ", std::isnan(value) ? "NaN" : "infinite",
-                              " loss; the run stops (lower train.lr, set train.grad_clip, or check the data)"));
+      {
+        AutocastBf16 autocast(bf16_);  // forward passes only; backward follows the forward dtypes
+        for (auto& slot : exp_->objectives()) {
+          ObjectiveOutput out = slot.objective->compute(batch);
+          double value = out.loss.item<double>();
+          if (!std::isfinite(value)) {
+            throw UserError(str("step ", step, ": objective '", slot.name, "' gave a ", std::isnan(value) ? "NaN" : "infinite",
+                                " loss; the run stops (lower train.lr, set train.grad_clip, or check the data)"));
+          }
+          torch::Tensor weighted = out.loss * (slot.weight / accumulate_);
+          total = total.defined() ? total + weighted : weighted;
+          step_loss += slot.weight * value / accumulate_;  // the weighted total, without another sync
+          metrics[slot.name + "/loss"] += value / accumulate_;
+          for (const auto& [k, v] : out.metrics) metrics[slot.name + "/" + k] += v / accumulate_;
         }
-        torch::Tensor weighted = out.loss * (slot.weight / accumulate_);
-        total = total.defined() ? total + weighted : weighted;
-        step_loss += slot.weight * value / accumulate_;  // the weighted total, without another sync
-        metrics[slot.name + "/loss"] += value / accumulate_;
-        for (const auto& [k, v] : out.metrics) metrics[slot.name + "/" + k] += v / accumulate_;
       }
+      if (sync_ && last_micro) sync_->arm();  // reduce the accumulated gradients during this backward
       total.backward();
+      if (sync_ && last_micro) sync_->finish();
       // Online probes: linear heads on detached embeddings.
       if (!probes_.empty() && batch.has("label")) {
         for (auto& p : probes_) {
@@ -457,6 +545,12 @@ TrainResult Run::go() {
           torch::Tensor loss = torch::nn::functional::cross_entropy(logits, labels);
           p.optimizer->zero_grad();
           loss.backward();
+          if (comm_) {  // the probes stay identical on every rank
+            std::vector<torch::Tensor> grads;
+            for (auto& q : p.head->parameters()) grads.push_back(q.mutable_grad());
+            comm_->all_reduce_sum(grads);
+            for (auto& g : grads) g.div_(comm_->world_size());
+          }
           p.optimizer->step();
           std::string key = probes_.size() == 1 ? "probe_acc" : "probe_acc/" + p.encoder;
           metrics[key] += (logits.argmax(1) == labels).to(torch::kFloat64).mean().item<double>() / accumulate_;
@@ -472,8 +566,9 @@ TrainResult Run::go() {
     step_ = step;
     if (step % log_every == 0 || step == total_steps_) {
       double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_log).count();
-      std::map<std::string, double> shown = acc_.means();
-      log(step, acc_, elapsed, samples_since_log);
+      std::map<std::string, double> shown = reduced_means();
+      acc_.clear();
+      log(step, shown, elapsed, samples_since_log);
       progress.update(step, shown);
       t_log = std::chrono::steady_clock::now();
       samples_since_log = 0;
@@ -481,6 +576,7 @@ TrainResult Run::go() {
     if ((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps_) save_checkpoint(step);
   }
   progress.finish();
+  if (comm_) comm_->barrier();  // every rank is done with collectives; rank 0 evaluates alone
   TrainResult result{dir_.string(), step_, last_loss};
   if (options_.evaluate && eval_cfg_.get_bool("enabled") && recipe_.root().has("eval") && rank0) {
     for (const auto& [n, m] : exp_->modules()) m->eval();

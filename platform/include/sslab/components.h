@@ -19,6 +19,8 @@
 
 namespace sslab {
 
+class Communicator;  // sslab/distributed.h
+
 // Named tensors: one sample, or a collated batch. Keys are namespaced:
 // "image" [C,H,W], "text.ids" [T], "audio.wave" [S], "label" [] ...
 // A batch holds the same keys with a leading batch dimension; variable-length
@@ -122,6 +124,9 @@ class SSLAB_API BuildContext {
   uint64_t seed = 0;
   int rank = 0;
   int world_size = 1;
+  // The process group when world_size > 1 (else null): objectives gather
+  // negatives with all_gather_with_grad(comm.get(), x) (sslab/distributed.h).
+  std::shared_ptr<Communicator> comm;
 
   std::map<std::string, std::shared_ptr<Dataset>> datasets;  // by split: "train", "test"
   std::map<std::string, std::shared_ptr<Encoder>> encoders;  // by recipe name

@@ -23,8 +23,11 @@ struct ObjectiveSlot {
 class SSLAB_API Experiment {
  public:
   // Loads plugins, validates, seeds torch with train.seed and builds every
-  // component on `device`.
-  Experiment(Recipe recipe, PluginHost& host);
+  // component on train.device. With a communicator (data-parallel run) the
+  // context carries its rank and world size, CUDA ranks use device
+  // cuda:<local_rank>, and after building, torch's generator is reseeded per
+  // rank so objectives draw different masks/negatives on each rank.
+  Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communicator> comm = nullptr, int local_rank = 0);
 
   const Recipe& recipe() const { return recipe_; }
   BuildContext& context() { return *ctx_; }

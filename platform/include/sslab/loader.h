@@ -26,6 +26,7 @@ struct LoaderOptions {
   int rank = 0;
   int world_size = 1;
   bool skip_bad_samples = false;  // DataError: skip (and count) instead of failing
+  bool pin_memory = false;        // collate into page-locked memory (CUDA runs: async copies)
 };
 
 // Transforms applied in order to one key of every sample.

@@ -13,6 +13,10 @@
 
 #include "sslab/export.h"
 
+namespace sslab {
+class Communicator;
+}
+
 namespace sslab::nn {
 
 struct MlpOptions {
@@ -22,6 +26,9 @@ struct MlpOptions {
   TORCH_ARG(std::string, norm) = "none";        // none, batch or layer (after hidden linears)
   TORCH_ARG(bool, last_norm) = false;           // also normalise the output (BatchNorm, affine=false)
   TORCH_ARG(bool, bias) = true;                 // biases of the linears
+  // Batch norms use global-batch statistics over this process group
+  // (SyncBatchNorm1d); null or one rank: plain BatchNorm1d.
+  TORCH_ARG(std::shared_ptr<Communicator>, sync) = nullptr;
 };
 
 // Children: layers (a Sequential: "layers.0.weight", "layers.1.running_mean", ...).

@@ -1,0 +1,248 @@
+// Collectives and gradient averaging with two Gloo ranks as two threads of
+// this process, checked against the same computation in one process.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
+
+#include "sslab/distributed.h"
+#include "sslab/nn/mlp.h"
+#include "sslab/nn/norm.h"
+#include "test_util.h"
+
+namespace {
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Runs f(comm) on ranks 0 and 1 (threads), each with its own process group.
+template <typename F>
+void on_two_ranks(F f) {
+  int port = free_port();
+  std::exception_ptr errors[2];
+  auto body = [&](int rank) {
+    try {
+      sslab::DistEnv env;
+      env.rank = rank;
+      env.world_size = 2;
+      env.master_addr = "127.0.0.1";
+      env.master_port = port;
+      auto comm = sslab::connect(env, "gloo", std::chrono::milliseconds(20000), torch::kCPU);
+      f(comm);
+    } catch (...) {
+      errors[rank] = std::current_exception();
+    }
+  };
+  std::thread t0(body, 0), t1(body, 1);
+  t0.join();
+  t1.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+TEST(Collectives, BroadcastReduceGather) {
+  on_two_ranks([](std::shared_ptr<sslab::Communicator> comm) {
+    int r = comm->rank();
+    EXPECT_EQ(comm->world_size(), 2);
+    EXPECT_EQ(comm->backend(), "gloo");
+    std::vector<torch::Tensor> b{torch::full({3}, static_cast<float>(r + 1)), torch::full({2, 2}, r * 10.0)};
+    comm->broadcast(b, 0);
+    EXPECT_TRUE(torch::equal(b[0], torch::full({3}, 1.0f)));
+    EXPECT_TRUE(torch::equal(b[1], torch::zeros({2, 2}, torch::kFloat64)));
+    std::vector<torch::Tensor> s{torch::full({4}, static_cast<float>(r + 1)), torch::full({1}, 2.0f * r)};
+    comm->all_reduce_sum(s);
+    EXPECT_TRUE(torch::equal(s[0], torch::full({4}, 3.0f)));
+    EXPECT_TRUE(torch::equal(s[1], torch::full({1}, 2.0f)));
+    auto g = comm->all_gather(torch::full({2}, static_cast<int64_t>(r)));
+    ASSERT_EQ(g.size(), 2u);
+    EXPECT_TRUE(torch::equal(g[1], torch::ones({2}, torch::kInt64)));
+    auto m = sslab::average_metrics(*comm, {{"loss", r == 0 ? 1.0 : 3.0}, {"acc", 0.5}});
+    EXPECT_DOUBLE_EQ(m["loss"], 2.0);
+    EXPECT_DOUBLE_EQ(m["acc"], 0.5);
+    comm->barrier();
+  });
+}
+
+// A contrastive-style loss over the gathered batch: each rank's loss covers
+// its own rows against every row. Averaging the ranks' gradients must give
+// the gradient of the mean loss computed by one process on the whole batch.
+TEST(Collectives, GatherWithGradMatchesOneProcess) {
+  torch::manual_seed(3);
+  torch::Tensor x = torch::randn({8, 5}, torch::kFloat64);
+  torch::Tensor w0 = torch::randn({5, 4}, torch::kFloat64);
+  auto loss_of = [](const torch::Tensor& local, const torch::Tensor& all) {
+    return torch::logsumexp(torch::mm(local, all.t()), 1).sum() - (local * local).sum();
+  };
+  torch::Tensor w_ref = w0.clone().requires_grad_(true);
+  torch::Tensor z = torch::mm(x, w_ref);
+  // mean over ranks of each rank's loss
+  (0.5 * (loss_of(z.narrow(0, 0, 4), z) + loss_of(z.narrow(0, 4, 4), z))).backward();
+  torch::Tensor expected = w_ref.grad().clone();
+
+  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
+    torch::Tensor w = w0.clone().requires_grad_(true);
+    torch::Tensor local = torch::mm(x.narrow(0, 4 * comm->rank(), 4), w);
+    torch::Tensor all = sslab::all_gather_with_grad(comm.get(), local);
+    ASSERT_EQ(all.size(0), 8);
+    loss_of(local, all).backward();
+    sslab::GradientSync sync(comm, {w}, 1 << 20, false);
+    sync.arm();
+    sync.finish();
+    EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-10, 1e-12)) << w.grad() - expected;
+  });
+}
+
+// Batch statistics summed over ranks (synchronised batch norm).
+TEST(Collectives, ReduceWithGradMatchesOneProcess) {
+  torch::manual_seed(4);
+  torch::Tensor x = torch::randn({6, 3}, torch::kFloat64);
+  torch::Tensor w0 = torch::randn({3, 3}, torch::kFloat64);
+  auto loss_of = [](const torch::Tensor& local, const torch::Tensor& mean) {
+    return ((local - mean).pow(2) * torch::arange(1, 4, torch::kFloat64)).sum();
+  };
+  torch::Tensor w_ref = w0.clone().requires_grad_(true);
+  torch::Tensor z = torch::mm(x, w_ref);
+  torch::Tensor mean = z.sum(0) / 6;
+  (0.5 * (loss_of(z.narrow(0, 0, 3), mean) + loss_of(z.narrow(0, 3, 3), mean))).backward();
+  torch::Tensor expected = w_ref.grad().clone();
+
+  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
+    torch::Tensor w = w0.clone().requires_grad_(true);
+    torch::Tensor local = torch::mm(x.narrow(0, 3 * comm->rank(), 3), w);
+    torch::Tensor m = sslab::all_reduce_sum_with_grad(comm.get(), local.sum(0)) / 6;
+    loss_of(local, m).backward();
+    sslab::GradientSync sync(comm, {w}, 1 << 20, false);
+    sync.arm();
+    sync.finish();
+    EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-10, 1e-12)) << w.grad() - expected;
+  });
+}
+
+// Synchronised batch norm in an MLP head over two ranks = BatchNorm1d over
+// the whole batch in one process (outputs, running statistics, gradients).
+TEST(Collectives, SyncBatchNormMatchesOneProcess) {
+  torch::manual_seed(6);
+  torch::Tensor x = torch::randn({8, 5}) * 3 + 1;
+  torch::Tensor coeff = torch::randn({8, 4});
+  torch::manual_seed(7);
+  sslab::nn::Mlp ref(sslab::nn::MlpOptions({5, 6, 4}).norm("batch"));
+  torch::Tensor y_ref = ref->forward(x);
+  (0.5 * (y_ref * coeff).sum()).backward();
+
+  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
+    torch::manual_seed(7);
+    sslab::nn::Mlp head(sslab::nn::MlpOptions({5, 6, 4}).norm("batch").sync(comm));
+    ASSERT_NE(head->layers[1]->name().find("SyncBatchNorm"), std::string::npos) << head->layers[1]->name();
+    int r = comm->rank();
+    torch::Tensor y = head->forward(x.narrow(0, 4 * r, 4));
+    EXPECT_TRUE(torch::allclose(y, y_ref.narrow(0, 4 * r, 4), 1e-4, 1e-5));
+    (y * coeff.narrow(0, 4 * r, 4)).sum().backward();
+    sslab::GradientSync sync(comm, head->parameters(), 1 << 20, false);
+    sync.arm();
+    sync.finish();
+    auto mine = head->named_parameters();
+    for (const auto& p : ref->named_parameters())
+      EXPECT_TRUE(torch::allclose(mine[p.key()].grad(), p.value().grad(), 1e-4, 1e-5)) << p.key();
+    auto buffers = head->named_buffers();
+    for (const auto& b : ref->named_buffers())
+      EXPECT_TRUE(torch::allclose(buffers[b.key()].to(torch::kFloat64), b.value().to(torch::kFloat64), 1e-4, 1e-5))
+          << b.key();
+  });
+}
+
+struct Net : torch::nn::Module {
+  Net() {
+    a = register_module("a", torch::nn::Linear(6, 32));
+    b = register_module("b", torch::nn::Linear(32, 32));
+    c = register_module("c", torch::nn::Linear(32, 2));
+    rank1_only = register_parameter("rank1_only", torch::ones({3}));
+    unused = register_parameter("unused", torch::ones({4}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) { return c(torch::tanh(b(torch::tanh(a(x))))); }
+  torch::nn::Linear a{nullptr}, b{nullptr}, c{nullptr};
+  torch::Tensor rank1_only, unused;
+};
+
+// Bucketed, overlapped averaging over two ranks = the gradient of the mean
+// loss over both ranks' data in one process, with accumulation.
+void check_gradient_sync(bool overlap) {
+  torch::manual_seed(5);
+  torch::Tensor x = torch::randn({2, 8, 6});  // micro-batch, rows (4 per rank), features
+  Net ref;
+  auto loss_of = [](Net& n, const torch::Tensor& in, bool rank1) {
+    torch::Tensor l = n.forward(in).pow(2).mean();
+    return rank1 ? l + n.rank1_only.sum() : l;
+  };
+  for (int micro = 0; micro < 2; ++micro) {
+    torch::Tensor l = 0.5 * (loss_of(ref, x[micro].narrow(0, 0, 4), false) + loss_of(ref, x[micro].narrow(0, 4, 4), true));
+    l.backward();
+  }
+  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
+    Net net;
+    {
+      torch::NoGradGuard g;
+      auto src = ref.parameters();
+      auto dst = net.parameters();
+      for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+    }
+    sslab::GradientSync sync(comm, net.parameters(), 256, overlap);  // several buckets
+    EXPECT_GE(sync.buckets(), 3);
+    for (int micro = 0; micro < 2; ++micro) {
+      torch::Tensor l = loss_of(net, x[micro].narrow(0, 4 * comm->rank(), 4), comm->rank() == 1);
+      if (micro == 1) sync.arm();
+      l.backward();
+      if (micro == 1) sync.finish();
+    }
+    if (overlap)
+      EXPECT_GT(sync.overlapped_buckets(), 0);
+    else
+      EXPECT_EQ(sync.overlapped_buckets(), 0);
+    auto mine = net.named_parameters();
+    for (const auto& p : ref.named_parameters()) {
+      const torch::Tensor& g = mine[p.key()].grad();
+      if (p.key() == "unused") {
+        EXPECT_FALSE(g.defined()) << "a parameter without gradient on any rank must keep none";
+        continue;
+      }
+      ASSERT_TRUE(g.defined()) << p.key();
+      EXPECT_TRUE(torch::allclose(g, p.value().grad(), 1e-5, 1e-6)) << p.key();
+    }
+  });
+}
+
+TEST(GradientSync, OverlappedBucketsMatchOneProcess) { check_gradient_sync(true); }
+TEST(GradientSync, BucketsAfterBackwardMatchOneProcess) { check_gradient_sync(false); }
+
+TEST(Collectives, UnreachableMasterIsAClearError) {
+  sslab::DistEnv env;
+  env.rank = 1;
+  env.world_size = 2;
+  env.master_addr = "127.0.0.1";
+  env.master_port = free_port();  // nobody listens
+  std::string msg = sslab_test::user_error(
+      [&] { sslab::connect(env, "gloo", std::chrono::milliseconds(1500), torch::kCPU); });
+  EXPECT_NE(msg.find("cannot reach the rendezvous store at 127.0.0.1:"), std::string::npos) << msg;
+}
+
+TEST(Collectives, NcclNeedsCuda) {
+  sslab::DistEnv env;
+  env.world_size = 2;
+  env.master_addr = "127.0.0.1";
+  env.master_port = 1;
+  std::string msg = sslab_test::user_error([&] { sslab::connect(env, "nccl", std::chrono::milliseconds(100), torch::kCPU); });
+  EXPECT_NE(msg.find("nccl"), std::string::npos) << msg;
+}
+
+}  // namespace
