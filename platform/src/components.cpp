@@ -70,7 +70,7 @@ std::shared_ptr<torch::nn::Module> BuildContext::ema_target(const std::string& n
     for (auto& b : target->named_buffers(true)) b.value().copy_(src_b[b.key()]);
   }
   target->to(device);
-  ema_targets_[name] = EmaTarget{online, target, momentum};
+  ema_targets_[name] = EmaTarget{online, target, momentum, "constant", momentum};
   return target;
 }
 

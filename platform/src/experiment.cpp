@@ -96,8 +96,16 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
       if (!ctx_->builders.count(name)) ctx_->builders[name] = build;
     }
   }
+  RecipeNode views = recipe_.at("views");
+  if (views.exists()) {
+    Schema vs;
+    for (const auto& key : views.keys()) vs.integer(key, int64_t{2}, "views of this input").min(1).max(64);
+    Config vc = views.validate(vs, {});
+    for (const auto& key : views.keys()) views_[key] = static_cast<int>(vc.get_int(key));
+  }
   RecipeNode transforms = recipe_.at("transforms");
   if (transforms.exists()) {
+    std::map<std::string, Pipeline> by_key;
     for (const auto& key : transforms.keys()) {
       Pipeline p;
       p.key = key;
@@ -105,8 +113,24 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
         Config cfg = component_config(node, ComponentKind::Transform, reg);
         p.transforms.push_back(reg.transforms.at(node.required_string("type")).factory(cfg, *ctx_));
       }
-      pipelines_.push_back(std::move(p));
+      by_key[key] = std::move(p);
     }
+    // "<key>@*": the pipeline of every view of key without a pipeline of its own.
+    for (const auto& [key, p] : by_key) {
+      if (key.size() < 2 || key.substr(key.size() - 2) != "@*") continue;
+      std::string base = key.substr(0, key.size() - 2);
+      SSLAB_CHECK(views_.count(base), transforms.locate(key), ": transforms for views of '", base,
+                  "' but [views] does not give '", base, "' a number of views");
+      for (int v = 0; v < views_[base]; ++v) {
+        std::string vkey = base + "@" + std::to_string(v);
+        if (by_key.count(vkey)) continue;
+        Pipeline copy = p;
+        copy.key = vkey;
+        pipelines_.push_back(std::move(copy));
+      }
+    }
+    for (auto& [key, p] : by_key)
+      if (key.size() < 2 || key.substr(key.size() - 2) != "@*") pipelines_.push_back(std::move(p));
   }
   std::set<std::string> names;
   for (const auto& node : recipe_.root().table_array("objectives")) {

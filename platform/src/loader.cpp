@@ -181,6 +181,12 @@ Batch Loader::load(int64_t e, int64_t b, int64_t& skipped) const {
       ++skipped;
       continue;
     }
+    for (const auto& [key, n] : options_.views) {
+      auto it = s.find(key);
+      SSLAB_CHECK(it != s.end(), "views.", key, ": samples have no key '", key, "'");
+      torch::Tensor original = it->second;
+      for (int v = 0; v < n; ++v) s[key + "@" + std::to_string(v)] = original;
+    }
     if (!pipelines_.empty()) {
       Rng rng(mix_seed(options_.seed, static_cast<uint64_t>(e), static_cast<uint64_t>(index)));
       for (const auto& p : pipelines_) {

@@ -142,7 +142,8 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
   top.string("description", std::string(""), "one line about the experiment");
   top.table("plugins", "plugins to load");
   top.table("data", "datasets by split: [data.train], [data.test]");
-  top.table("transforms", "per-input transform pipelines: [[transforms.image]]");
+  top.table("views", "views per input for joint-embedding objectives: image = 2 makes image@0, image@1");
+  top.table("transforms", "per-input transform pipelines: [[transforms.image]], [[transforms.\"image@0\"]], \"image@*\"");
   top.table("tokenizers", "tokenizers by name");
   top.table("encoders", "encoders by name");
   top.table("heads", "heads by name");

@@ -61,8 +61,12 @@ const ComponentInfo& Registries::info(ComponentKind kind, const std::string& nam
   return *i;
 }
 
+void register_builtin_components(Registries& registries);  // ssl/components.cpp
+
 Registries& Registries::global() {
   static Registries registries;
+  static const bool builtins = (register_builtin_components(registries), true);  // ssl.* (plugin "sslab")
+  (void)builtins;
   return registries;
 }
 

@@ -276,6 +276,7 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   LoaderOptions lo;
   lo.batch_size = batch / accumulate_ / ctx.world_size;
   lo.pin_memory = ctx.device.is_cuda();
+  lo.views = exp_->views();
   lo.workers = static_cast<int>(train_.get_int("workers"));
   lo.prefetch = static_cast<int>(train_.get_int("prefetch"));
   lo.seed = ctx.seed;
@@ -559,6 +560,10 @@ TrainResult Run::go() {
     }
     if (clip > 0) metrics["grad_norm"] = torch::nn::utils::clip_grad_norm_(params, clip);
     optimizer_->step();
+    for (auto& [name, t] : ctx.ema_targets()) {
+      if (t.schedule == "cosine")
+        t.momentum = 1 - (1 - t.base_momentum) * (std::cos(M_PI * static_cast<double>(step) / total_steps_) + 1) / 2;
+    }
     update_ema_targets(ctx);
     metrics["loss"] = step_loss;
     last_loss = step_loss;

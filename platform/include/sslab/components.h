@@ -38,6 +38,11 @@ struct SSLAB_API Batch {
   Batch to(const torch::Device& device, bool non_blocking = false) const;
 };
 
+// The batch as seen by an encoder of `key`: view `view` ("<key>@<view>",
+// with its .length/.mask companions) in place of `key`. The loader makes
+// views from the recipe's [views] table. UserError when the view is absent.
+SSLAB_API Batch select_view(const Batch& batch, const std::string& key, int view);
+
 using Rng = std::mt19937_64;
 
 // A finite, indexable collection of samples. get() must be thread-safe and
@@ -148,6 +153,10 @@ class SSLAB_API BuildContext {
   struct EmaTarget {
     std::shared_ptr<torch::nn::Module> online, target;
     double momentum;
+    // "cosine": the trainer raises momentum from base_momentum to 1 over
+    // training, m = 1 - (1 - base) (cos(pi step / steps) + 1) / 2 (BYOL).
+    std::string schedule = "constant";
+    double base_momentum = 0;
   };
   std::map<std::string, EmaTarget>& ema_targets() { return ema_targets_; }
   // Rebuilds a fresh copy of a named encoder/head (set by the platform).

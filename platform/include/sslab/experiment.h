@@ -33,8 +33,10 @@ class SSLAB_API Experiment {
   BuildContext& context() { return *ctx_; }
   std::vector<ObjectiveSlot>& objectives() { return objectives_; }
   std::vector<std::shared_ptr<Evaluator>>& evaluators() { return evaluators_; }
-  // Transform pipelines for the training split.
+  // Transform pipelines for the training split ("<key>@*" expanded to each view).
   const std::vector<Pipeline>& pipelines() const { return pipelines_; }
+  // [views]: input key -> number of views the loader makes.
+  const std::map<std::string, int>& views() const { return views_; }
   // Whether the split skips bad samples (data.<split>.on_error = "skip").
   bool skips_bad_samples(const std::string& split) const;
 
@@ -51,6 +53,7 @@ class SSLAB_API Experiment {
   Recipe recipe_;
   std::unique_ptr<BuildContext> ctx_;
   std::vector<Pipeline> pipelines_;
+  std::map<std::string, int> views_;
   std::vector<ObjectiveSlot> objectives_;
   std::vector<std::shared_ptr<Evaluator>> evaluators_;
   std::map<std::string, bool> skip_;

@@ -27,6 +27,9 @@ struct LoaderOptions {
   int world_size = 1;
   bool skip_bad_samples = false;  // DataError: skip (and count) instead of failing
   bool pin_memory = false;        // collate into page-locked memory (CUDA runs: async copies)
+  // Views: key -> n copies "<key>@0".."<key>@n-1" made before the transforms
+  // (each view then has its own pipeline, so its own random augmentation).
+  std::map<std::string, int> views;
 };
 
 // Transforms applied in order to one key of every sample.

@@ -1,0 +1,59 @@
+// Joint-embedding losses, modality-agnostic, as published. Every function
+// takes embeddings [N, D] of this rank's samples; with a communicator
+// (data-parallel run) the batch-level terms (negatives, variance,
+// covariance, cross-correlation) cover the global batch, differentiably.
+// The objectives `ssl.*` registered by the platform wrap these.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "sslab/export.h"
+
+namespace sslab {
+
+class Communicator;
+
+namespace ssl {
+
+// SimCLR's NT-Xent: 2N anchors (both views), each with its other view as
+// the positive and the remaining 2N-2 embeddings as negatives; cosine
+// similarity / temperature; mean cross-entropy.
+SSLAB_API torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double temperature,
+                                Communicator* comm = nullptr);
+
+// InfoNCE of queries against their keys (same row) and a queue of negatives
+// [K, D] (MoCo v2); q and k are L2-normalised here; the queue must already be.
+// An undefined queue uses the other keys of the batch as negatives (MoCo v3).
+SSLAB_API torch::Tensor moco_infonce(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
+                                     double temperature, Communicator* comm = nullptr);
+
+// BYOL: 2 - 2 cos(p, z) averaged over rows (z is a target: detached here).
+SSLAB_API torch::Tensor byol_loss(const torch::Tensor& p, const torch::Tensor& z);
+
+// SimSiam: -cos(p, stopgrad(z)) averaged over rows.
+SSLAB_API torch::Tensor negative_cosine(const torch::Tensor& p, const torch::Tensor& z);
+
+struct VicRegTerms {
+  torch::Tensor loss, invariance, variance, covariance;
+};
+// VICReg: sim * MSE(z1, z2) + var * (hinge(1 - std) per dim, both branches
+// averaged) + cov * (squared off-diagonal covariance / D, both branches summed).
+SSLAB_API VicRegTerms vicreg(const torch::Tensor& z1, const torch::Tensor& z2, double sim_coeff, double std_coeff,
+                             double cov_coeff, Communicator* comm = nullptr, double eps = 1e-4);
+
+// Barlow Twins: C = standardised(z1)^T standardised(z2) / N;
+// sum_i (1 - C_ii)^2 + lambda * sum_{i != j} C_ij^2.
+SSLAB_API torch::Tensor barlow_twins(const torch::Tensor& z1, const torch::Tensor& z2, double lambda,
+                                     Communicator* comm = nullptr, double eps = 1e-5);
+
+// CLIP: symmetric cross-entropy of scale * a_n b_n^T (a, b L2-normalised
+// here) with the matching pair on the diagonal.
+SSLAB_API torch::Tensor clip_loss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& logit_scale,
+                                  Communicator* comm = nullptr);
+
+// Top-1 accuracy of the positive among a row's candidates (for logs):
+// fraction of rows of a whose nearest row of b (cosine) is the same index.
+SSLAB_API double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace ssl
+}  // namespace sslab

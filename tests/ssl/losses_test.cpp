@@ -1,0 +1,209 @@
+// Each loss of sslab/ssl.h against a float64 reference of its published
+// formula, written out element by element (no shared code with the library).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "sslab/error.h"
+#include "sslab/ssl.h"
+
+namespace {
+
+using Mat = std::vector<std::vector<double>>;
+
+Mat to_mat(const torch::Tensor& t) {
+  Mat m(t.size(0), std::vector<double>(t.size(1)));
+  auto a = t.accessor<double, 2>();
+  for (int64_t i = 0; i < t.size(0); ++i)
+    for (int64_t j = 0; j < t.size(1); ++j) m[i][j] = a[i][j];
+  return m;
+}
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+std::vector<double> unit(const std::vector<double>& a) {
+  double n = std::sqrt(dot(a, a));
+  std::vector<double> u(a);
+  for (auto& x : u) x /= n;
+  return u;
+}
+double cosine(const std::vector<double>& a, const std::vector<double>& b) { return dot(unit(a), unit(b)); }
+
+torch::Tensor randn(int64_t n, int64_t d, int seed) {
+  torch::manual_seed(seed);
+  return torch::randn({n, d}, torch::kFloat64) * 1.5 + 0.3;
+}
+
+void expect_rel(double got, double want) {
+  EXPECT_LE(std::abs(got - want), 1e-6 * std::abs(want) + 1e-12) << "got " << got << " want " << want;
+}
+
+TEST(Losses, NtXentMatchesSimclrFormula) {
+  torch::Tensor z1 = randn(6, 5, 1), z2 = randn(6, 5, 2);
+  double t = 0.3;
+  Mat a = to_mat(z1), b = to_mat(z2);
+  Mat all(a);
+  all.insert(all.end(), b.begin(), b.end());
+  int n = 6;
+  double total = 0;
+  for (int i = 0; i < 2 * n; ++i) {
+    int pos = i < n ? i + n : i - n;
+    double denom = 0;
+    for (int j = 0; j < 2 * n; ++j)
+      if (j != i) denom += std::exp(cosine(all[i], all[j]) / t);
+    total += -std::log(std::exp(cosine(all[i], all[pos]) / t) / denom);
+  }
+  expect_rel(sslab::ssl::nt_xent(z1, z2, t).item<double>(), total / (2 * n));
+}
+
+TEST(Losses, MocoWithQueueMatchesFormula) {
+  torch::Tensor q = randn(5, 4, 3), k = randn(5, 4, 4);
+  torch::Tensor queue = torch::nn::functional::normalize(randn(7, 4, 5), torch::nn::functional::NormalizeFuncOptions().dim(1));
+  double t = 0.2;
+  Mat qm = to_mat(q), km = to_mat(k), qu = to_mat(queue);
+  double total = 0;
+  for (int i = 0; i < 5; ++i) {
+    double pos = std::exp(cosine(qm[i], km[i]) / t), denom = pos;
+    for (auto& neg : qu) denom += std::exp(dot(unit(qm[i]), neg) / t);
+    total += -std::log(pos / denom);
+  }
+  expect_rel(sslab::ssl::moco_infonce(q, k, queue, t).item<double>(), total / 5);
+}
+
+TEST(Losses, MocoInBatchMatchesFormula) {
+  torch::Tensor q = randn(5, 4, 6), k = randn(5, 4, 7);
+  double t = 0.5;
+  Mat qm = to_mat(q), km = to_mat(k);
+  double total = 0;
+  for (int i = 0; i < 5; ++i) {
+    double denom = 0;
+    for (int j = 0; j < 5; ++j) denom += std::exp(cosine(qm[i], km[j]) / t);
+    total += -std::log(std::exp(cosine(qm[i], km[i]) / t) / denom);
+  }
+  expect_rel(sslab::ssl::moco_infonce(q, k, {}, t).item<double>(), total / 5);
+}
+
+TEST(Losses, ByolAndSimsiamMatchFormulas) {
+  torch::Tensor p = randn(6, 3, 8), z = randn(6, 3, 9);
+  Mat pm = to_mat(p), zm = to_mat(z);
+  double byol = 0, simsiam = 0;
+  for (int i = 0; i < 6; ++i) {
+    // ||p/|p| - z/|z|||^2 = 2 - 2 cos
+    std::vector<double> up = unit(pm[i]), uz = unit(zm[i]);
+    double sq = 0;
+    for (size_t j = 0; j < up.size(); ++j) sq += (up[j] - uz[j]) * (up[j] - uz[j]);
+    byol += sq;
+    simsiam += -cosine(pm[i], zm[i]);
+  }
+  expect_rel(sslab::ssl::byol_loss(p, z).item<double>(), byol / 6);
+  expect_rel(sslab::ssl::negative_cosine(p, z).item<double>(), simsiam / 6);
+}
+
+TEST(Losses, VicRegMatchesFormula) {
+  torch::Tensor z1 = randn(8, 4, 10) * 0.4, z2 = randn(8, 4, 11);
+  Mat x = to_mat(z1), y = to_mat(z2);
+  int n = 8, d = 4;
+  double mse = 0;
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < d; ++j) mse += (x[i][j] - y[i][j]) * (x[i][j] - y[i][j]);
+  mse /= n * d;
+  auto var_cov = [&](const Mat& m, double* std_term, double* cov_term) {
+    std::vector<double> mean(d, 0);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < d; ++j) mean[j] += m[i][j] / n;
+    *std_term = 0;
+    *cov_term = 0;
+    for (int a = 0; a < d; ++a)
+      for (int b = 0; b < d; ++b) {
+        double c = 0;
+        for (int i = 0; i < n; ++i) c += (m[i][a] - mean[a]) * (m[i][b] - mean[b]);
+        c /= n - 1;
+        if (a == b) *std_term += std::max(0.0, 1 - std::sqrt(c + 1e-4)) / d;
+        else *cov_term += c * c / d;
+      }
+  };
+  double sx, cx, sy, cy;
+  var_cov(x, &sx, &cx);
+  var_cov(y, &sy, &cy);
+  auto t = sslab::ssl::vicreg(z1, z2, 25, 25, 1);
+  expect_rel(t.invariance.item<double>(), mse);
+  expect_rel(t.variance.item<double>(), (sx + sy) / 2);
+  expect_rel(t.covariance.item<double>(), cx + cy);
+  expect_rel(t.loss.item<double>(), 25 * mse + 25 * (sx + sy) / 2 + (cx + cy));
+}
+
+TEST(Losses, BarlowTwinsMatchesFormula) {
+  torch::Tensor z1 = randn(9, 3, 12), z2 = randn(9, 3, 13);
+  Mat x = to_mat(z1), y = to_mat(z2);
+  int n = 9, d = 3;
+  auto standardise = [&](Mat m) {
+    for (int j = 0; j < d; ++j) {
+      double mean = 0, var = 0;
+      for (int i = 0; i < n; ++i) mean += m[i][j] / n;
+      for (int i = 0; i < n; ++i) var += (m[i][j] - mean) * (m[i][j] - mean) / n;
+      for (int i = 0; i < n; ++i) m[i][j] = (m[i][j] - mean) / std::sqrt(var + 1e-5);
+    }
+    return m;
+  };
+  Mat a = standardise(x), b = standardise(y);
+  double lambda = 0.0051, loss = 0;
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < d; ++j) {
+      double c = 0;
+      for (int k = 0; k < n; ++k) c += a[k][i] * b[k][j] / n;
+      loss += i == j ? (1 - c) * (1 - c) : lambda * c * c;
+    }
+  expect_rel(sslab::ssl::barlow_twins(z1, z2, lambda).item<double>(), loss);
+}
+
+TEST(Losses, ClipMatchesFormula) {
+  torch::Tensor a = randn(6, 4, 14), b = randn(6, 4, 15);
+  double scale = 1 / 0.07;
+  Mat am = to_mat(a), bm = to_mat(b);
+  double ab = 0, ba = 0;
+  for (int i = 0; i < 6; ++i) {
+    double da = 0, db = 0;
+    for (int j = 0; j < 6; ++j) {
+      da += std::exp(scale * cosine(am[i], bm[j]));
+      db += std::exp(scale * cosine(bm[i], am[j]));
+    }
+    ab += -std::log(std::exp(scale * cosine(am[i], bm[i])) / da);
+    ba += -std::log(std::exp(scale * cosine(bm[i], am[i])) / db);
+  }
+  expect_rel(sslab::ssl::clip_loss(a, b, torch::full({}, scale, torch::kFloat64)).item<double>(), (ab + ba) / 12);
+}
+
+// Stop-gradient: SimSiam's and BYOL's targets, MoCo's keys get no gradient.
+TEST(Losses, TargetsReceiveNoGradient) {
+  torch::Tensor p = randn(4, 3, 16).requires_grad_(true), z = randn(4, 3, 17).requires_grad_(true);
+  sslab::ssl::negative_cosine(p, z).backward();
+  EXPECT_TRUE(p.grad().defined());
+  EXPECT_FALSE(z.grad().defined());
+  torch::Tensor p2 = randn(4, 3, 18).requires_grad_(true), z2 = randn(4, 3, 19).requires_grad_(true);
+  sslab::ssl::byol_loss(p2, z2).backward();
+  EXPECT_TRUE(p2.grad().defined());
+  EXPECT_FALSE(z2.grad().defined());
+  torch::Tensor q = randn(4, 3, 20).requires_grad_(true), k = randn(4, 3, 21).requires_grad_(true);
+  sslab::ssl::moco_infonce(q, k, {}, 0.2).backward();
+  EXPECT_TRUE(q.grad().defined());
+  EXPECT_FALSE(k.grad().defined());
+  // Contrastive and non-contrastive losses of two views reach both.
+  torch::Tensor a = randn(4, 3, 22).requires_grad_(true), b = randn(4, 3, 23).requires_grad_(true);
+  (sslab::ssl::nt_xent(a, b, 0.5) + sslab::ssl::vicreg(a, b, 1, 1, 1).loss + sslab::ssl::barlow_twins(a, b, 0.1)).backward();
+  EXPECT_GT(a.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(b.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(Losses, BadShapesAreClearErrors) {
+  try {
+    sslab::ssl::nt_xent(torch::randn({4, 3}), torch::randn({5, 3}), 0.5);
+    FAIL() << "no error";
+  } catch (const sslab::UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("nt_xent: expected two [N, D] embeddings of the same shape"), std::string::npos);
+  }
+}
+
+}  // namespace

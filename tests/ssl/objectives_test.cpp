@@ -1,0 +1,138 @@
+// The ssl.* objectives inside an experiment: views from the loader, EMA
+// targets that get no gradient and follow the online network, clear errors.
+#include <gtest/gtest.h>
+
+#include "sslab/experiment.h"
+#include "sslab/trainer.h"
+#include "test_util.h"
+
+namespace {
+
+using sslab_test::TempDir;
+
+std::string recipe(const std::string& objective, const std::string& extra = "") {
+  return R"(
+[plugins]
+load = ["template"]
+[data.train]
+type = "template.blobs"
+size = 64
+dim = 8
+classes = 4
+[views]
+vector = 2
+[[transforms."vector@*"]]
+type = "template.noise"
+std = 0.3
+[encoders.main]
+type = "template.mlp"
+in_dim = 8
+hidden = 16
+dim = 8
+[heads.proj]
+type = "ssl.mlp"
+encoder = "main"
+hidden = [16]
+out_dim = 6
+[heads.pred]
+type = "ssl.mlp"
+in_dim = 6
+hidden = [16]
+out_dim = 6
+[[objectives]]
+)" + objective + "\n" + (extra.empty() ? "[train]\nsteps = 1\n" : extra);
+}
+
+sslab::PluginHost& host() {
+  static sslab::PluginHost h;  // plugins load once per process
+  return h;
+}
+
+struct Built {
+  TempDir dir;
+  std::unique_ptr<sslab::Experiment> exp;
+  sslab::Batch batch;
+  explicit Built(const std::string& text) {
+    exp = std::make_unique<sslab::Experiment>(sslab::Recipe::load(dir.write("r.toml", text)), host());
+    sslab::LoaderOptions lo;
+    lo.batch_size = 16;
+    lo.workers = 0;
+    lo.views = exp->views();
+    sslab::Loader loader(exp->context().dataset("train"), lo, exp->pipelines());
+    batch = loader.next();
+  }
+};
+
+TEST(Views, LoaderMakesIndependentlyAugmentedViews) {
+  Built b(recipe("type = \"ssl.infonce\"\nencoder = \"main\"\nprojector = \"proj\""));
+  ASSERT_TRUE(b.batch.has("vector@0"));
+  ASSERT_TRUE(b.batch.has("vector@1"));
+  ASSERT_TRUE(b.batch.has("vector"));  // the clean input stays for probes
+  EXPECT_FALSE(torch::allclose(b.batch.at("vector@0"), b.batch.at("vector@1")));
+  EXPECT_FALSE(torch::allclose(b.batch.at("vector@0"), b.batch.at("vector")));
+  sslab::Batch v1 = sslab::select_view(b.batch, "vector", 1);
+  EXPECT_TRUE(torch::equal(v1.at("vector"), b.batch.at("vector@1")));
+  std::string msg = sslab_test::user_error([&] { sslab::select_view(b.batch, "vector", 2); });
+  EXPECT_NE(msg.find("batch has no view 'vector@2'"), std::string::npos) << msg;
+}
+
+TEST(Views, ObjectiveWithoutViewsSaysHowToAddThem) {
+  std::string text = recipe("type = \"ssl.vicreg\"\nencoder = \"main\"\nprojector = \"proj\"");
+  text = text.substr(0, text.find("[views]")) + text.substr(text.find("[encoders.main]"));
+  Built b(text);
+  std::string msg = sslab_test::user_error([&] { b.exp->objectives()[0].objective->compute(b.batch); });
+  EXPECT_NE(msg.find("add `[views] vector = 2`"), std::string::npos) << msg;
+}
+
+// Every objective trains the encoder and its heads; EMA targets get no gradient.
+TEST(Objectives, GradientsReachOnlyTheOnlineNetwork) {
+  for (std::string obj : {"ssl.infonce", "ssl.vicreg", "ssl.barlow_twins", "ssl.simsiam", "ssl.byol", "ssl.moco"}) {
+    SCOPED_TRACE(obj);
+    bool predictor = obj == "ssl.simsiam" || obj == "ssl.byol";
+    std::string spec = "type = \"" + obj + "\"\nencoder = \"main\"\nprojector = \"proj\"" +
+                       (predictor ? "\npredictor = \"pred\"" : "") + (obj == "ssl.moco" ? "\nqueue_size = 32" : "");
+    Built b(recipe(spec));
+    auto& ctx = b.exp->context();
+    auto out = b.exp->objectives()[0].objective->compute(b.batch);
+    EXPECT_TRUE(std::isfinite(out.loss.item<double>()));
+    out.loss.backward();
+    for (const auto& p : ctx.encoder("main")->named_parameters())
+      EXPECT_TRUE(p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) << p.key();
+    bool ema = obj == "ssl.byol" || obj == "ssl.moco";
+    EXPECT_EQ(ctx.ema_targets().size(), ema ? 2u : 0u);
+    for (auto& [name, t] : ctx.ema_targets())
+      for (const auto& p : t.target->parameters()) {
+        EXPECT_FALSE(p.requires_grad()) << name;
+        EXPECT_FALSE(p.grad().defined()) << name;
+      }
+  }
+}
+
+TEST(Objectives, ByolTargetFollowsWithCosineMomentum) {
+  Built b(recipe("type = \"ssl.byol\"\nencoder = \"main\"\nprojector = \"proj\"\npredictor = \"pred\"\nmomentum = 0.9"));
+  auto& t = b.exp->context().ema_targets().at("main");
+  EXPECT_EQ(t.schedule, "cosine");
+  EXPECT_DOUBLE_EQ(t.base_momentum, 0.9);
+}
+
+TEST(Objectives, MissingPredictorIsAClearError) {
+  TempDir dir;
+  std::string msg = sslab_test::user_error([&] {
+    sslab::Experiment exp(sslab::Recipe::load(dir.write("r.toml", recipe("type = \"ssl.byol\"\nencoder = \"main\""))), host());
+  });
+  EXPECT_NE(msg.find("objectives.0.predictor: this objective needs a predictor head"), std::string::npos) << msg;
+}
+
+// Trained for a few steps, BYOL's target moves towards the online weights and
+// the momentum ends at 1 (cosine schedule); a checkpoint restores it.
+TEST(Objectives, ByolTrainsAndResumes) {
+  TempDir dir;
+  std::string text = recipe("type = \"ssl.byol\"\nencoder = \"main\"\nprojector = \"proj\"\npredictor = \"pred\"",
+                            "[train]\nsteps = 6\nbatch_size = 16\nworkers = 0\nthreads = 1\n[log]\nevery_steps = 2\n"
+                            "progress = \"none\"\n[checkpoint]\nevery_steps = 3\n");
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + dir.write("r.toml", text) + " --out " + dir / "run");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(sslab_test::metric(dir / "run", "ssl.byol/loss").size(), 3u);
+}
+
+}  // namespace
