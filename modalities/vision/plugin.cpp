@@ -4,6 +4,7 @@
 #include <sslab/components.h>
 #include <sslab/plugin.h>
 
+#include "cnn.h"
 #include "idx_dataset.h"
 #include "image_folder.h"
 #include "mae.h"
@@ -138,6 +139,24 @@ void register_encoders(Registrar& r) {
             });
 }
 
+void register_cnn(Registrar& r) {
+  Schema cnn;
+  cnn.integer("channels_in", int64_t{1}, "image channels").min(1);
+  cnn.integers("channels", std::vector<int64_t>{32, 64, 128},
+               "width of each stage (the first at full resolution, each next one halves it)")
+      .min(1);
+  cnn.integer("blocks", int64_t{1}, "residual basic blocks per stage").min(1);
+  r.encoder("vision.cnn", "small ResNet (basic blocks, global average pool) for joint-embedding methods", cnn,
+            [](const Config& c, BuildContext&) {
+              auto enc = std::make_shared<Cnn>(CnnOptions()
+                                                   .in_channels(c.get_int("channels_in"))
+                                                   .channels(c.get_ints("channels"))
+                                                   .blocks(c.get_int("blocks")));
+              enc->set_input(c.get_string("input").empty() ? "image" : c.get_string("input"));
+              return enc;
+            });
+}
+
 void register_objectives(Registrar& r) {
   Schema mae;
   mae.string("encoder", std::string("image"), "the vision.vit encoder (name under [encoders])");
@@ -168,6 +187,7 @@ void register_objectives(Registrar& r) {
 
 void register_components(Registrar& r) {
   register_datasets(r);
+  register_cnn(r);
   register_transforms(r);
   register_encoders(r);
   register_objectives(r);

@@ -197,6 +197,22 @@ TEST(Losses, TargetsReceiveNoGradient) {
   EXPECT_GT(b.grad().abs().sum().item<double>(), 0);
 }
 
+TEST(Losses, RecallAtKCountsTheTrueKeyAmongTheTopK) {
+  torch::Tensor q = randn(20, 6, 24), k = q + 0.8 * randn(20, 6, 25);
+  Mat qm = to_mat(q), km = to_mat(k);
+  auto got = sslab::ssl::recall_at(q, k, {1, 5});
+  for (int kk : {1, 5}) {
+    int hits = 0;
+    for (int i = 0; i < 20; ++i) {
+      int higher = 0;
+      for (int j = 0; j < 20; ++j) higher += cosine(qm[i], km[j]) > cosine(qm[i], km[i]);
+      hits += higher < kk;
+    }
+    EXPECT_DOUBLE_EQ(got[kk], hits / 20.0);
+  }
+  EXPECT_GT(got[5], got[1] - 1e-12);
+}
+
 TEST(Losses, BadShapesAreClearErrors) {
   try {
     sslab::ssl::nt_xent(torch::randn({4, 3}), torch::randn({5, 3}), 0.5);

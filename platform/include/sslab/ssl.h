@@ -5,6 +5,9 @@
 // The objectives `ssl.*` registered by the platform wrap these.
 #pragma once
 
+#include <map>
+#include <vector>
+
 #include <torch/torch.h>
 
 #include "sslab/export.h"
@@ -55,5 +58,15 @@ SSLAB_API torch::Tensor clip_loss(const torch::Tensor& a, const torch::Tensor& b
 // fraction of rows of a whose nearest row of b (cosine) is the same index.
 SSLAB_API double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b);
 
+// Recall@K of cosine retrieval: for each row i of queries, whether row i of
+// keys is among its K most similar keys; K -> fraction of rows.
+SSLAB_API std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
+                                              const std::vector<int64_t>& ks);
+
 }  // namespace ssl
+// Recall@K of cosine retrieval: for each row i of queries, whether row i of
+// keys is among its K most similar keys; K -> fraction of rows.
+SSLAB_API std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
+                                              const std::vector<int64_t>& ks);
+
 }  // namespace sslab

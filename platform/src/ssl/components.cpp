@@ -8,6 +8,7 @@
 
 #include "sslab/components.h"
 #include "sslab/distributed.h"
+#include "sslab/evaluation.h"
 #include "sslab/nn/mlp.h"
 #include "sslab/ssl.h"
 
@@ -294,20 +295,21 @@ class BarlowTwins : public Objective {
   double lambda_;
 };
 
-// CLIP between two encoders of a paired sample; linear projections to a
-// shared size and a learnable temperature live in the objective.
+// CLIP between two encoders of a paired sample, each through its projector
+// head to a shared size, with a learnable temperature.
 class Clip : public Objective {
  public:
   Clip(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm), max_scale_(cfg.get_float("max_logit_scale")) {
     a_ = ctx.encoder(cfg.get_string("encoder_a"), cfg.locate("encoder_a"));
     b_ = ctx.encoder(cfg.get_string("encoder_b"), cfg.locate("encoder_b"));
-    int64_t d = cfg.get_int("dim");
-    proj_a_ = register_module("proj_a", torch::nn::Linear(torch::nn::LinearOptions(a_->embed_dim(), d).bias(false)));
-    proj_b_ = register_module("proj_b", torch::nn::Linear(torch::nn::LinearOptions(b_->embed_dim(), d).bias(false)));
+    pa_ = ctx.head(cfg.get_string("projector_a"), cfg.locate("projector_a"));
+    pb_ = ctx.head(cfg.get_string("projector_b"), cfg.locate("projector_b"));
     logit_scale_ = register_parameter("logit_scale", torch::full({}, std::log(1.0 / cfg.get_float("temperature"))));
   }
   ObjectiveOutput compute(const Batch& batch) override {
-    torch::Tensor za = proj_a_(a_->embed(batch)), zb = proj_b_(b_->embed(batch));
+    torch::Tensor za = pa_->forward(a_->embed(batch)), zb = pb_->forward(b_->embed(batch));
+    SSLAB_CHECK(za.size(1) == zb.size(1), "ssl.clip: projector_a gives ", za.size(1), " features but projector_b ",
+                zb.size(1), "; give both heads the same out_dim");
     torch::Tensor scale = logit_scale_.exp().clamp_max(max_scale_);
     ObjectiveOutput out;
     out.loss = ssl::clip_loss(za, zb, scale, comm_.get());
@@ -316,18 +318,49 @@ class Clip : public Objective {
     out.metrics["temperature"] = 1.0 / scale.item<double>();
     return out;
   }
-  // The projected, normalised embedding of one side (retrieval evaluation).
-  torch::Tensor embed_side(const Batch& batch, bool side_a) {
-    torch::Tensor z = side_a ? proj_a_(a_->embed(batch)) : proj_b_(b_->embed(batch));
-    return torch::nn::functional::normalize(z, torch::nn::functional::NormalizeFuncOptions().dim(1));
-  }
 
  private:
   std::shared_ptr<Communicator> comm_;
   double max_scale_;
   std::shared_ptr<Encoder> a_, b_;
-  torch::nn::Linear proj_a_{nullptr}, proj_b_{nullptr};
+  std::shared_ptr<Head> pa_, pb_;
   torch::Tensor logit_scale_;
+};
+
+// Cross-modal retrieval on held-out pairs: Recall@K in both directions of
+// the cosine similarity between the two projected embeddings, next to chance.
+class Retrieval : public Evaluator {
+ public:
+  explicit Retrieval(const Config& cfg) : cfg_(cfg) {}
+  EvalResults evaluate(BuildContext& ctx) override {
+    auto data = ctx.dataset(cfg_.get_string("split"), cfg_.locate("split"));
+    auto ea = ctx.encoder(cfg_.get_string("encoder_a"), cfg_.locate("encoder_a"));
+    auto eb = ctx.encoder(cfg_.get_string("encoder_b"), cfg_.locate("encoder_b"));
+    auto pa = ctx.head(cfg_.get_string("projector_a"), cfg_.locate("projector_a"));
+    auto pb = ctx.head(cfg_.get_string("projector_b"), cfg_.locate("projector_b"));
+    for (torch::nn::Module* m : std::vector<torch::nn::Module*>{ea.get(), eb.get(), pa.get(), pb.get()}) m->eval();
+    int64_t limit = cfg_.get_int("limit"), bs = cfg_.get_int("batch_size");
+    torch::Tensor za = embed_dataset(*data, limit, bs, ctx.device,
+                                     [&](const Batch& b) { return pa->forward(ea->embed(b)); }, nullptr);
+    torch::Tensor zb = embed_dataset(*data, limit, bs, ctx.device,
+                                     [&](const Batch& b) { return pb->forward(eb->embed(b)); }, nullptr);
+    EvalResults r;
+    std::string name = cfg_.get_string("name");
+    int64_t n = za.size(0);
+    for (bool a2b : {true, false}) {
+      auto rec = ssl::recall_at(a2b ? za : zb, a2b ? zb : za, cfg_.get_ints("k"));
+      auto& m = r[name + (a2b ? "/a_to_b" : "/b_to_a")];
+      for (const auto& [k, v] : rec) {
+        m["recall@" + std::to_string(k)] = v;
+        m["chance@" + std::to_string(k)] = std::min(1.0, static_cast<double>(k) / n);
+      }
+      m["pairs"] = static_cast<double>(n);
+    }
+    return r;
+  }
+
+ private:
+  Config cfg_;
 };
 
 }  // namespace
@@ -384,11 +417,26 @@ void register_builtin_components(Registries& reg) {
     Schema s;
     s.string("encoder_a", {}, "first encoder (e.g. audio)");
     s.string("encoder_b", {}, "second encoder (e.g. text)");
-    s.integer("dim", int64_t{128}, "shared embedding size").min(1);
+    s.string("projector_a", {}, "head projecting encoder_a's embedding to the shared space");
+    s.string("projector_b", {}, "head projecting encoder_b's embedding to the shared space (same out_dim)");
     s.number("temperature", 0.07, "initial temperature (learnable)").greater_than(0);
     s.number("max_logit_scale", 100.0, "cap on 1 / temperature").greater_than(0);
     r.objective("ssl.clip", "CLIP: symmetric InfoNCE between two encoders of paired samples", s,
                 [](const Config& c, BuildContext& x) { return std::make_shared<Clip>(c, x); });
+  }
+  {
+    Schema s;
+    s.string("encoder_a", {}, "first encoder");
+    s.string("encoder_b", {}, "second encoder");
+    s.string("projector_a", {}, "projector head of encoder_a (as in the ssl.clip objective)");
+    s.string("projector_b", {}, "projector head of encoder_b");
+    s.string("split", std::string("test"), "held-out split of paired samples");
+    s.integer("limit", int64_t{1000}, "pairs used (0: all); chance of Recall@K is K / pairs").min(0);
+    s.integers("k", std::vector<int64_t>{1, 5, 10}, "the K of Recall@K").min(1);
+    s.integer("batch_size", int64_t{256}, "batch size for embedding").min(1);
+    s.string("name", std::string("retrieval"), "name of the results in eval.json");
+    r.evaluator("ssl.retrieval", "cross-modal retrieval Recall@K in both directions on held-out pairs", s,
+                [](const Config& c, BuildContext&) { return std::make_shared<Retrieval>(c); });
   }
   r.commit(reg);
 }

@@ -121,4 +121,18 @@ double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b) {
   return hit.to(torch::kFloat64).mean().item<double>();
 }
 
+std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
+                                    const std::vector<int64_t>& ks) {
+  torch::NoGradGuard no_grad;
+  SSLAB_CHECK(queries.dim() == 2 && queries.sizes() == keys.sizes(), "recall: expected two [N, D] embeddings, got ",
+              queries.sizes(), " and ", keys.sizes());
+  torch::Tensor sim = torch::mm(unit(queries.to(torch::kFloat32)), unit(keys.to(torch::kFloat32)).t());
+  // Rank of the true key: how many keys score strictly higher than it.
+  torch::Tensor own = sim.diagonal().unsqueeze(1);
+  torch::Tensor rank = (sim > own).sum(1);
+  std::map<int64_t, double> out;
+  for (int64_t k : ks) out[k] = (rank < k).to(torch::kFloat64).mean().item<double>();
+  return out;
+}
+
 }  // namespace sslab::ssl

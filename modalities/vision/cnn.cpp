@@ -1,0 +1,67 @@
+#include "cnn.h"
+
+namespace sslab::vision {
+
+namespace {
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+}
+
+// conv-bn-relu-conv-bn plus a (projected) shortcut, then relu (He et al. 2016).
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+    conv1 = register_module("conv1", conv3x3(in, out, stride));
+    bn1 = register_module("bn1", torch::nn::BatchNorm2d(out));
+    conv2 = register_module("conv2", conv3x3(out, out, 1));
+    bn2 = register_module("bn2", torch::nn::BatchNorm2d(out));
+    if (stride != 1 || in != out) {
+      shortcut = register_module(
+          "shortcut", torch::nn::Sequential(
+                          torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                          torch::nn::BatchNorm2d(out)));
+    }
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor y = torch::relu(bn1(conv1(x)));
+    y = bn2(conv2(y));
+    return torch::relu(y + (shortcut ? shortcut->forward(x) : x));
+  }
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Sequential shortcut{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+}  // namespace
+
+Cnn::Cnn(const CnnOptions& options) : options_(options) {
+  const auto& ch = options_.channels();
+  SSLAB_CHECK(!ch.empty(), "vision.cnn: channels needs at least one stage");
+  stem_ = register_module("stem", torch::nn::Sequential(conv3x3(options_.in_channels(), ch[0], 1),
+                                                        torch::nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
+  stages_ = torch::nn::Sequential();
+  int64_t in = ch[0];
+  for (size_t s = 0; s < ch.size(); ++s) {
+    for (int64_t b = 0; b < options_.blocks(); ++b) {
+      stages_->push_back(BasicBlock(in, ch[s], s > 0 && b == 0 ? 2 : 1));
+      in = ch[s];
+    }
+  }
+  register_module("stages", stages_);
+  for (auto& m : modules(false)) {
+    if (auto* conv = m->as<torch::nn::Conv2d>())
+      torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+  }
+}
+
+torch::Tensor Cnn::features(const torch::Tensor& images) {
+  SSLAB_CHECK(images.dim() == 4 && images.size(1) == options_.in_channels(), "vision.cnn: expected images [B, ",
+              options_.in_channels(), ", H, W], got ", images.sizes());
+  return stages_->forward(stem_->forward(images.to(torch::kFloat32)));
+}
+
+torch::Tensor Cnn::embed(const Batch& batch) { return features(batch.at(input())).mean({2, 3}); }
+
+}  // namespace sslab::vision

@@ -1,0 +1,35 @@
+// A small residual CNN encoder (ResNet basic blocks) for joint-embedding
+// methods, which are usually run with a convolutional backbone: a 3x3 stem,
+// stages of basic blocks (the first at full resolution, each next one
+// halving it), global average pooling. Channels [32, 64, 128] on 28x28
+// Fashion-MNIST: 28 -> 14 -> 7, a 128-d embedding.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <sslab/components.h>
+
+namespace sslab::vision {
+
+struct CnnOptions {
+  TORCH_ARG(int64_t, in_channels) = 1;
+  TORCH_ARG(std::vector<int64_t>, channels) = std::vector<int64_t>{32, 64, 128};
+  TORCH_ARG(int64_t, blocks) = 1;  // basic blocks per stage
+};
+
+class Cnn : public Encoder {
+ public:
+  explicit Cnn(const CnnOptions& options);
+  // Global-average-pooled features of batch.at(input()): [B, channels.back()].
+  torch::Tensor embed(const Batch& batch) override;
+  int64_t embed_dim() const override { return options_.channels().back(); }
+  // images [B, C, H, W] -> feature map [B, channels.back(), H / 2^(stages-1), ...]
+  torch::Tensor features(const torch::Tensor& images);
+
+ private:
+  CnnOptions options_;
+  torch::nn::Sequential stem_{nullptr}, stages_{nullptr};
+};
+
+}  // namespace sslab::vision
