@@ -34,9 +34,20 @@ int cmd_plugins(const Args& args) {
     const ComponentInfo* info = reg.find(kind, name);
     return info ? info->doc : std::string();
   };
+  // Components libsslab itself registers (ssl.*), usable without loading a plugin.
+  std::vector<std::pair<ComponentKind, std::string>> builtins;
+  for (ComponentKind kind : all_kinds())
+    for (const auto& name : reg.names(kind))
+      if (reg.find(kind, name)->plugin == "sslab") builtins.emplace_back(kind, name);
   if (json) {
     std::cout << "{\"api_version\": " << json_string(host_api_version())
-              << ", \"torch_version\": " << json_string(host_torch_version()) << ", \"plugins\": [";
+              << ", \"torch_version\": " << json_string(host_torch_version()) << ", \"builtins\": [";
+    for (size_t j = 0; j < builtins.size(); ++j) {
+      const auto& [kind, name] = builtins[j];
+      std::cout << (j ? ", " : "") << "{\"kind\": " << json_string(kind_name(kind)) << ", \"name\": " << json_string(name)
+                << ", \"doc\": " << json_string(doc_of(kind, name)) << "}";
+    }
+    std::cout << "], \"plugins\": [";
     for (size_t i = 0; i < records.size(); ++i) {
       const auto& r = records[i];
       std::cout << (i ? ", " : "") << "{\"name\": " << json_string(r.name) << ", \"file\": " << json_string(r.file)
@@ -59,6 +70,18 @@ int cmd_plugins(const Args& args) {
     return 0;
   }
   std::cout << "sslab plugin API " << host_api_version() << ", LibTorch " << host_torch_version() << "\n";
+  auto print_components = [&](const std::vector<std::pair<ComponentKind, std::string>>& components) {
+    for (const auto& [kind, name] : components) {
+      std::string k = kind_name(kind);
+      std::cout << "    " << k << std::string(11 - std::min<size_t>(10, k.size()), ' ') << name;
+      std::string pad(name.size() < 28 ? 28 - name.size() : 1, ' ');
+      std::cout << pad << doc_of(kind, name) << "\n";
+    }
+  };
+  if (!builtins.empty()) {
+    std::cout << "\nbuilt-in (libsslab)\n    joint-embedding heads, objectives and evaluators for any modality\n";
+    print_components(builtins);
+  }
   if (records.empty()) {
     std::cout << "no plugins found in:";
     for (const auto& d : PluginHost::search_path(dirs)) std::cout << " " << d;
@@ -70,12 +93,7 @@ int cmd_plugins(const Args& args) {
       continue;
     }
     std::cout << "\n" << r.name << " " << r.version << "  " << r.file << "\n    " << r.description << "\n";
-    for (const auto& [kind, name] : r.components) {
-      std::string k = kind_name(kind);
-      std::cout << "    " << k << std::string(11 - std::min<size_t>(10, k.size()), ' ') << name;
-      std::string pad(name.size() < 28 ? 28 - name.size() : 1, ' ');
-      std::cout << pad << doc_of(kind, name) << "\n";
-    }
+    print_components(r.components);
   }
   return 0;
 }
