@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 
 extern "C" {
@@ -116,13 +117,24 @@ std::vector<float> resample(const std::vector<float>& samples, int64_t from_rate
   SSLAB_CHECK(from_rate > 0 && to_rate > 0, what, ": sample rates must be positive (", from_rate, " -> ", to_rate,
               ")");
   if (from_rate == to_rate || samples.empty()) return samples;
-  SwrContext* swr = nullptr;
-  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
-  int rc = swr_alloc_set_opts2(&swr, &mono, AV_SAMPLE_FMT_FLT, static_cast<int>(to_rate), &mono, AV_SAMPLE_FMT_FLT,
-                               static_cast<int>(from_rate), 0, nullptr);
-  std::unique_ptr<SwrContext, void (*)(SwrContext*)> guard(swr, [](SwrContext* s) { swr_free(&s); });
-  SSLAB_CHECK(rc >= 0 && swr && swr_init(swr) >= 0, what, ": libswresample cannot convert ", from_rate, " Hz to ",
-              to_rate, " Hz");
+  // One context per thread and rate pair, re-initialised per clip: swr_init
+  // keeps the polyphase filter bank when the rates are unchanged, and
+  // building it dominates the cost of short clips.
+  struct Contexts {
+    std::map<std::pair<int64_t, int64_t>, SwrContext*> by_rates;
+    ~Contexts() {
+      for (auto& kv : by_rates) swr_free(&kv.second);
+    }
+  };
+  thread_local Contexts contexts;
+  SwrContext*& swr = contexts.by_rates[{from_rate, to_rate}];
+  if (!swr) {
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    int rc = swr_alloc_set_opts2(&swr, &mono, AV_SAMPLE_FMT_FLT, static_cast<int>(to_rate), &mono, AV_SAMPLE_FMT_FLT,
+                                 static_cast<int>(from_rate), 0, nullptr);
+    SSLAB_CHECK(rc >= 0 && swr, what, ": libswresample cannot convert ", from_rate, " Hz to ", to_rate, " Hz");
+  }
+  SSLAB_CHECK(swr_init(swr) >= 0, what, ": libswresample cannot convert ", from_rate, " Hz to ", to_rate, " Hz");
   const int64_t in_count = static_cast<int64_t>(samples.size());
   const int64_t expected = av_rescale_rnd(in_count, to_rate, from_rate, AV_ROUND_UP);
   std::vector<float> out(static_cast<size_t>(expected + 256));

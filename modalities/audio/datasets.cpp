@@ -167,19 +167,19 @@ Sample SyntheticVoices::get(int64_t index) const {
   std::vector<float> out(static_cast<size_t>(n));
   double phase = 0;
   const int harmonics = 24;
-  std::vector<double> amp(harmonics);
+  // Harmonic amplitudes from the formants at the clip's mean pitch.
+  std::vector<double> amp(harmonics, 0.0);
+  for (int h = 1; h <= harmonics; ++h) {
+    double a = 0;
+    for (double fm : formants) a += std::exp(-0.5 * std::pow((pitch * h - fm) / 150.0, 2));
+    amp[static_cast<size_t>(h - 1)] = (a + 0.02) / h;
+  }
   for (int64_t i = 0; i < n; ++i) {
     const double t = static_cast<double>(i) / sr;
     const double f = pitch * (1.0 + glide * t / std::max(options_.seconds, 1e-3));
     phase += 2 * M_PI * f / sr;
     double s = 0;
-    for (int h = 1; h <= harmonics; ++h) {
-      const double fh = f * h;
-      if (fh >= sr / 2.0) break;
-      double a = 0;
-      for (double fm : formants) a += std::exp(-0.5 * std::pow((fh - fm) / 150.0, 2));
-      s += (a + 0.02) * std::sin(h * phase) / h;
-    }
+    for (int h = 1; h <= harmonics && f * h < sr / 2.0; ++h) s += amp[static_cast<size_t>(h - 1)] * std::sin(h * phase);
     const double env = 0.5 * (1 - std::cos(2 * M_PI * syllable_rate * t + phase0));
     out[static_cast<size_t>(i)] = static_cast<float>(0.3 * env * s + options_.noise * gauss(rng));
   }

@@ -1,4 +1,6 @@
 // Audio transforms built through the plugin: crops, augmentations, log-mel.
+#include <set>
+
 #include "audio_test_util.h"
 #include "transforms.h"
 
