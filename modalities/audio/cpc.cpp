@@ -5,6 +5,8 @@
 
 #include <sslab/nn/pooling.h>
 
+#include "transforms.h"
+
 namespace sslab::audio {
 namespace {
 
@@ -33,6 +35,14 @@ CpcEncoder::CpcEncoder(CpcEncoderOptions options) : options_(std::move(options))
               "audio.cpc_encoder: kernels, strides and paddings must have the same length");
   const bool wave = o.features() == "wave";
   const size_t layers = wave ? o.kernels().size() : 3;
+  if (!wave) {
+    LogMelOptions lm;
+    lm.hop = 1;
+    for (int64_t st : o.strides()) lm.hop *= st;
+    lm.n_mels = o.n_mels();
+    lm.n_fft = std::max<int64_t>(400, lm.hop * 2);
+    logmel_ = std::make_shared<LogMel>(lm);
+  }
   int64_t in = wave ? 1 : o.n_mels();
   for (size_t i = 0; i < layers; ++i) {
     auto opts = wave ? torch::nn::Conv1dOptions(in, o.channels(), o.kernels()[i])
@@ -61,7 +71,7 @@ CpcEncoder::CpcEncoder(CpcEncoderOptions options) : options_(std::move(options))
 }
 
 int64_t CpcEncoder::output_length(int64_t n) const {
-  if (options_.features() != "wave") return std::max<int64_t>(n, 0);
+  if (options_.features() != "wave") return n <= 0 ? 0 : 1 + n / logmel_->options().hop;
   for (size_t i = 0; i < options_.kernels().size(); ++i) {
     const int64_t k = options_.kernels()[i], s = options_.strides()[i], p = options_.paddings()[i];
     if (n + 2 * p < k) return 0;
@@ -87,29 +97,31 @@ torch::Tensor CpcEncoder::context(const torch::Tensor& z) {
 
 CpcFrames CpcEncoder::frames(const torch::Tensor& input, const torch::Tensor& lengths) {
   const bool wave = options_.features() == "wave";
-  SSLAB_CHECK(wave ? input.dim() == 2 : input.dim() == 3, "audio.cpc_encoder: expected ",
-              wave ? "a wave batch [B,S]" : "log-mel frames [B,T,n_mels]", ", got ", input.sizes());
+  SSLAB_CHECK(input.dim() == 2, "audio.cpc_encoder: expected a wave batch [B,S], got ", input.sizes());
   const int64_t b = input.size(0), s = input.size(1);
   torch::Tensor len = lengths.defined() ? lengths.to(torch::kCPU, torch::kInt64)
                                         : torch::full({b}, s, torch::kInt64);
   torch::Tensor x = input.to(torch::kFloat32);
   torch::Tensor real = torch::arange(s, torch::TensorOptions().device(x.device())).unsqueeze(0) <
                        len.to(x.device()).unsqueeze(1);  // [B,S]
+  if (options_.normalize_wave()) {
+    torch::Tensor m = real.to(torch::kFloat32);
+    torch::Tensor count = m.sum(1, true).clamp_min(1.0);
+    torch::Tensor mean = (x * m).sum(1, true) / count;
+    torch::Tensor var = ((x - mean).pow(2) * m).sum(1, true) / count;
+    x = (x - mean) / torch::sqrt(var + 1e-8);
+  }
+  x = x * real.to(x.scalar_type());  // zero past each length
+  torch::Tensor layer_len = len.clone();
   if (wave) {
-    if (options_.normalize_wave()) {
-      torch::Tensor m = real.to(torch::kFloat32);
-      torch::Tensor count = m.sum(1, true).clamp_min(1.0);
-      torch::Tensor mean = (x * m).sum(1, true) / count;
-      torch::Tensor var = ((x - mean).pow(2) * m).sum(1, true) / count;
-      x = (x - mean) / torch::sqrt(var + 1e-8) * m;
-    }
-    x = (x * real.to(x.scalar_type())).unsqueeze(1);  // [B,1,S], zero past each length
+    x = x.unsqueeze(1);  // [B,1,S]
   } else {
-    x = (x * real.to(x.scalar_type()).unsqueeze(-1)).transpose(1, 2);  // [B,M,T]
+    x = logmel_->features(x).transpose(1, 2);  // [B,M,T]
+    layer_len = torch::where(len > 0, 1 + torch::div(len, logmel_->options().hop, "floor"), torch::zeros_like(len))
+                    .clamp_max(x.size(2));
   }
   // Frames past a sample's real length are zeroed after every layer, so a
   // padded clip gives exactly the frames of the clip alone.
-  torch::Tensor layer_len = len.clone();
   for (size_t i = 0; i < convs_.size(); ++i) {
     x = convs_[i](x);
     x = torch::relu(norms_[i](x.transpose(1, 2))).transpose(1, 2);

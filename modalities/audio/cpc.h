@@ -21,7 +21,10 @@ struct CpcEncoderOptions {
   TORCH_ARG(std::vector<int64_t>, strides) = std::vector<int64_t>{5, 4, 2, 2, 2};
   TORCH_ARG(std::vector<int64_t>, paddings) = std::vector<int64_t>{3, 2, 1, 1, 1};
   TORCH_ARG(int64_t, channels) = 256;       // latent width C
-  TORCH_ARG(std::string, features) = "wave";  // wave [B,S], or logmel [B,T,n_mels] (1x1 convs, no striding)
+  // wave: the strided convolutions read the waveform; logmel: the encoder
+  // computes log-mel frames of the wave itself (hop = total stride) and
+  // applies 1x1 convolutions.
+  TORCH_ARG(std::string, features) = "wave";
   TORCH_ARG(int64_t, n_mels) = 40;
   TORCH_ARG(std::string, context) = "gru";  // gru or transformer (causal)
   TORCH_ARG(int64_t, context_dim) = 256;    // context width D
@@ -41,8 +44,7 @@ class CpcEncoder : public Encoder {
  public:
   explicit CpcEncoder(CpcEncoderOptions options);
 
-  // Frames of input x ([B,S] wave or [B,T,M] log-mel) with real lengths [B]
-  // (undefined: all real).
+  // Frames of a wave batch [B,S] with real lengths [B] (undefined: all real).
   CpcFrames frames(const torch::Tensor& x, const torch::Tensor& lengths = {});
   // Frames of the batch's input key, using "<input>.length" when present.
   CpcFrames frames(const Batch& batch);
@@ -58,6 +60,7 @@ class CpcEncoder : public Encoder {
  private:
   torch::Tensor context(const torch::Tensor& z);
   CpcEncoderOptions options_;
+  std::shared_ptr<class LogMel> logmel_;
   std::vector<torch::nn::Conv1d> convs_;
   std::vector<torch::nn::LayerNorm> norms_;
   torch::nn::GRU gru_{nullptr};

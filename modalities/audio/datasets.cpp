@@ -160,27 +160,31 @@ Sample SyntheticVoices::get(int64_t index) const {
   std::normal_distribution<double> gauss(0.0, 1.0);
   const int64_t sr = options_.sample_rate;
   const int64_t n = static_cast<int64_t>(std::llround(options_.seconds * sr));
-  const double pitch = f0 * std::pow(2.0, 0.08 * gauss(rng));
-  const double glide = 0.15 * gauss(rng);
-  const double syllable_rate = 3.0 + 3.0 * u(rng);
-  const double phase0 = u(rng) * 2 * M_PI;
+  // A melody of "syllables": every 60-120 ms a new pitch from the voice's
+  // register (0-12 semitones above f0) with an attack/decay envelope, so the
+  // near future is predictable from the present and the voice from formants.
   std::vector<float> out(static_cast<size_t>(n));
-  double phase = 0;
   const int harmonics = 24;
-  // Harmonic amplitudes from the formants at the clip's mean pitch.
   std::vector<double> amp(harmonics, 0.0);
-  for (int h = 1; h <= harmonics; ++h) {
-    double a = 0;
-    for (double fm : formants) a += std::exp(-0.5 * std::pow((pitch * h - fm) / 150.0, 2));
-    amp[static_cast<size_t>(h - 1)] = (a + 0.02) / h;
-  }
+  double phase = 0, pitch = f0;
+  int64_t note_end = 0, note_start = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double t = static_cast<double>(i) / sr;
-    const double f = pitch * (1.0 + glide * t / std::max(options_.seconds, 1e-3));
-    phase += 2 * M_PI * f / sr;
+    if (i >= note_end) {
+      note_start = i;
+      note_end = i + static_cast<int64_t>((0.06 + 0.06 * u(rng)) * sr);
+      pitch = f0 * std::pow(2.0, std::floor(13 * u(rng)) / 12.0);
+      for (int h = 1; h <= harmonics; ++h) {
+        double a = 0;
+        for (double fm : formants) a += std::exp(-0.5 * std::pow((pitch * h - fm) / 150.0, 2));
+        amp[static_cast<size_t>(h - 1)] = (a + 0.02) / h;
+      }
+    }
+    phase += 2 * M_PI * pitch / sr;
     double s = 0;
-    for (int h = 1; h <= harmonics && f * h < sr / 2.0; ++h) s += amp[static_cast<size_t>(h - 1)] * std::sin(h * phase);
-    const double env = 0.5 * (1 - std::cos(2 * M_PI * syllable_rate * t + phase0));
+    for (int h = 1; h <= harmonics && pitch * h < sr / 2.0; ++h)
+      s += amp[static_cast<size_t>(h - 1)] * std::sin(h * phase);
+    const double pos = static_cast<double>(i - note_start) / static_cast<double>(note_end - note_start);
+    const double env = std::min(1.0, 10 * pos) * (1.0 - 0.5 * pos);
     out[static_cast<size_t>(i)] = static_cast<float>(0.3 * env * s + options_.noise * gauss(rng));
   }
   Sample smp;

@@ -152,7 +152,7 @@ void register_encoders(Registrar& r) {
       .min(1);
   e.integers("paddings", std::vector<int64_t>{3, 2, 1, 1, 1}, "zero padding of each convolution").min(0);
   e.integer("channels", int64_t{256}, "latent width (convolution channels)").min(1);
-  e.string("features", std::string("wave"), "input: raw wave [B,S], or log-mel frames [B,T,n_mels] (audio.logmel)")
+  e.string("features", std::string("wave"), "input features: the raw wave, or log-mel frames the encoder computes from it (hop = total stride)")
       .choices({"wave", "logmel"});
   e.integer("n_mels", int64_t{40}, "mel bands of a log-mel input").min(1);
   e.string("context", std::string("gru"), "autoregressive context network: gru or (causal) transformer")
@@ -177,7 +177,7 @@ void register_encoders(Registrar& r) {
               SSLAB_CHECK(o.context() != "transformer" || o.context_dim() % o.heads() == 0, c.locate("heads"), " (",
                           o.heads(), ") must divide context_dim (", o.context_dim(), ")");
               auto enc = std::make_shared<CpcEncoder>(o);
-              enc->set_input(o.features() == "wave" ? "audio.wave" : "audio.logmel");
+              enc->set_input("audio.wave");
               return enc;
             });
 }
