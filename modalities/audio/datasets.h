@@ -53,9 +53,9 @@ class ManifestDataset : public Dataset {
   int label_index_ = -1;
 };
 
-// Deterministic synthetic voices: voice v has its own pitch and formants;
-// each sample is a random "syllable" sequence (pitch glides, loudness
-// envelope) of that voice plus noise. Labels "label" = "label.speaker" = v.
+// Deterministic synthetic voices: voice v has its own pitch register and
+// formants; each sample is a random melody of 60-120 ms "syllables" in that
+// register (attack/decay envelope) plus noise. Labels "label" = "label.speaker" = v.
 struct SyntheticVoicesOptions {
   int64_t size = 512;
   int64_t voices = 4;
