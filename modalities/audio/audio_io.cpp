@@ -64,8 +64,8 @@ void check_wav_data_size(const std::string& path) {
       const bool placeholder = size == 0 || size >= 0x7fff0000u;
       const uint64_t available = file_size - (pos + 8);
       if (!placeholder && size > available)
-        throw DataError(path, str("truncated WAV: the data chunk declares ", size, " bytes but the file holds ",
-                                  available));
+        throw DataError(path,
+                        str("truncated WAV: the data chunk declares ", size, " bytes but the file holds ", available));
       return;
     }
     pos += 8 + size + (size & 1);
@@ -114,8 +114,7 @@ DecodedAudio decode_audio(const std::string& path) {
 
 std::vector<float> resample(const std::vector<float>& samples, int64_t from_rate, int64_t to_rate,
                             const std::string& what) {
-  SSLAB_CHECK(from_rate > 0 && to_rate > 0, what, ": sample rates must be positive (", from_rate, " -> ", to_rate,
-              ")");
+  SSLAB_CHECK(from_rate > 0 && to_rate > 0, what, ": sample rates must be positive (", from_rate, " -> ", to_rate, ")");
   if (from_rate == to_rate || samples.empty()) return samples;
   // One context per thread and rate pair, re-initialised per clip: swr_init
   // keeps the polyphase filter bank when the rates are unchanged, and

@@ -12,8 +12,7 @@ namespace {
 
 // [T,T] additive mask: -inf above the diagonal (t attends to <= t).
 torch::Tensor causal_mask(int64_t t, const torch::Device& device) {
-  return torch::full({t, t}, -std::numeric_limits<float>::infinity(), torch::TensorOptions().device(device))
-      .triu(1);
+  return torch::full({t, t}, -std::numeric_limits<float>::infinity(), torch::TensorOptions().device(device)).triu(1);
 }
 
 torch::Tensor sinusoidal_positions(int64_t t, int64_t dim, const torch::Device& device) {
@@ -21,7 +20,8 @@ torch::Tensor sinusoidal_positions(int64_t t, int64_t dim, const torch::Device& 
   torch::Tensor i = torch::arange(0, dim, 2, torch::kFloat32);
   torch::Tensor freq = torch::exp(-std::log(10000.0) * i / dim);
   torch::Tensor pe = torch::zeros({t, dim});
-  pe.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 2)}, torch::sin(pos * freq));
+  pe.index_put_({torch::indexing::Slice(), torch::indexing::Slice(0, torch::indexing::None, 2)},
+                torch::sin(pos * freq));
   pe.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, torch::indexing::None, 2)},
                 torch::cos(pos * freq).narrow(1, 0, dim / 2));
   return pe.to(device);
@@ -45,26 +45,28 @@ CpcEncoder::CpcEncoder(CpcEncoderOptions options) : options_(std::move(options))
   }
   int64_t in = wave ? 1 : o.n_mels();
   for (size_t i = 0; i < layers; ++i) {
-    auto opts = wave ? torch::nn::Conv1dOptions(in, o.channels(), o.kernels()[i])
-                           .stride(o.strides()[i])
-                           .padding(o.paddings()[i])
-                     : torch::nn::Conv1dOptions(in, o.channels(), 1);
+    auto opts =
+        wave
+            ? torch::nn::Conv1dOptions(in, o.channels(), o.kernels()[i]).stride(o.strides()[i]).padding(o.paddings()[i])
+            : torch::nn::Conv1dOptions(in, o.channels(), 1);
     convs_.push_back(register_module("conv" + std::to_string(i), torch::nn::Conv1d(opts)));
-    norms_.push_back(register_module(
-        "norm" + std::to_string(i), torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.channels()}))));
+    norms_.push_back(
+        register_module("norm" + std::to_string(i), torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.channels()}))));
     in = o.channels();
   }
   if (o.context() == "gru") {
-    gru_ = register_module("gru", torch::nn::GRU(torch::nn::GRUOptions(o.channels(), o.context_dim())
-                                                      .num_layers(o.context_layers())
-                                                      .batch_first(true)));
+    gru_ = register_module(
+        "gru",
+        torch::nn::GRU(
+            torch::nn::GRUOptions(o.channels(), o.context_dim()).num_layers(o.context_layers()).batch_first(true)));
   } else {
     SSLAB_CHECK(o.context_dim() % o.heads() == 0, "audio.cpc_encoder: heads (", o.heads(),
                 ") must divide context_dim (", o.context_dim(), ")");
     context_in_ = register_module("context_in", torch::nn::Linear(o.channels(), o.context_dim()));
-    auto layer = torch::nn::TransformerEncoderLayer(torch::nn::TransformerEncoderLayerOptions(o.context_dim(), o.heads())
-                                                        .dim_feedforward(2 * o.context_dim())
-                                                        .dropout(0.0));
+    auto layer =
+        torch::nn::TransformerEncoderLayer(torch::nn::TransformerEncoderLayerOptions(o.context_dim(), o.heads())
+                                               .dim_feedforward(2 * o.context_dim())
+                                               .dropout(0.0));
     transformer_ = register_module(
         "transformer", torch::nn::TransformerEncoder(torch::nn::TransformerEncoderOptions(layer, o.context_layers())));
   }
@@ -99,8 +101,7 @@ CpcFrames CpcEncoder::frames(const torch::Tensor& input, const torch::Tensor& le
   const bool wave = options_.features() == "wave";
   SSLAB_CHECK(input.dim() == 2, "audio.cpc_encoder: expected a wave batch [B,S], got ", input.sizes());
   const int64_t b = input.size(0), s = input.size(1);
-  torch::Tensor len = lengths.defined() ? lengths.to(torch::kCPU, torch::kInt64)
-                                        : torch::full({b}, s, torch::kInt64);
+  torch::Tensor len = lengths.defined() ? lengths.to(torch::kCPU, torch::kInt64) : torch::full({b}, s, torch::kInt64);
   torch::Tensor x = input.to(torch::kFloat32);
   torch::Tensor real = torch::arange(s, torch::TensorOptions().device(x.device())).unsqueeze(0) <
                        len.to(x.device()).unsqueeze(1);  // [B,S]
@@ -201,7 +202,8 @@ ObjectiveOutput Cpc::compute_frames(const CpcFrames& f, const torch::Tensor& spe
     if (!valid.any().item<bool>()) break;
     torch::Tensor pred = predictors_[static_cast<size_t>(k - 1)](f.c.slice(1, 0, tk));  // [B,tk,C]
     torch::Tensor pos = f.z.slice(1, k, t);
-    torch::Tensor pos_rows = (torch::arange(b, i64).unsqueeze(1) * t + torch::arange(k, t, i64).unsqueeze(0));  // [B,tk]
+    torch::Tensor pos_rows =
+        (torch::arange(b, i64).unsqueeze(1) * t + torch::arange(k, t, i64).unsqueeze(0));  // [B,tk]
     torch::Tensor idx;  // [B,tk,N] flat rows of negatives
     if (from == "batch") {
       idx = real_rows.index_select(0, torch::randint(real_rows.numel(), {b * tk * n}, i64)).view({b, tk, n});
@@ -222,12 +224,11 @@ ObjectiveOutput Cpc::compute_frames(const CpcFrames& f, const torch::Tensor& spe
       same = same + (same.sum(1, true) == 0).to(torch::kFloat32) * torch::eye(b, torch::TensorOptions().device(dev));
       torch::Tensor utt = torch::multinomial(same, tk * n, /*replacement=*/true).view({b, tk, n});
       torch::Tensor ulen = len.index_select(0, utt.flatten()).view({b, tk, n}).to(torch::kFloat32);
-      torch::Tensor r =
-          (torch::rand({b, tk, n}, torch::TensorOptions().device(dev)) * ulen).floor().to(torch::kInt64);
+      torch::Tensor r = (torch::rand({b, tk, n}, torch::TensorOptions().device(dev)) * ulen).floor().to(torch::kInt64);
       idx = utt * t + r;
     }
     torch::Tensor neg = zf.index_select(0, idx.flatten()).view({b, tk, n, c});
-    torch::Tensor pos_logit = (pred * pos).sum(-1, true);                        // [B,tk,1]
+    torch::Tensor pos_logit = (pred * pos).sum(-1, true);                          // [B,tk,1]
     torch::Tensor neg_logit = torch::matmul(neg, pred.unsqueeze(-1)).squeeze(-1);  // [B,tk,N]
     // A negative that is the positive itself is no negative.
     neg_logit = neg_logit.masked_fill(idx == pos_rows.unsqueeze(-1), -std::numeric_limits<float>::infinity());

@@ -20,7 +20,7 @@ struct CpcEncoderOptions {
   TORCH_ARG(std::vector<int64_t>, kernels) = std::vector<int64_t>{10, 8, 4, 4, 4};
   TORCH_ARG(std::vector<int64_t>, strides) = std::vector<int64_t>{5, 4, 2, 2, 2};
   TORCH_ARG(std::vector<int64_t>, paddings) = std::vector<int64_t>{3, 2, 1, 1, 1};
-  TORCH_ARG(int64_t, channels) = 256;       // latent width C
+  TORCH_ARG(int64_t, channels) = 256;  // latent width C
   // wave: the strided convolutions read the waveform; logmel: the encoder
   // computes log-mel frames of the wave itself (hop = total stride) and
   // applies 1x1 convolutions.
@@ -29,8 +29,8 @@ struct CpcEncoderOptions {
   TORCH_ARG(std::string, context) = "gru";  // gru or transformer (causal)
   TORCH_ARG(int64_t, context_dim) = 256;    // context width D
   TORCH_ARG(int64_t, context_layers) = 1;
-  TORCH_ARG(int64_t, heads) = 4;            // transformer context only
-  TORCH_ARG(bool, normalize_wave) = true;   // standardise each waveform over its real samples
+  TORCH_ARG(int64_t, heads) = 4;             // transformer context only
+  TORCH_ARG(bool, normalize_wave) = true;    // standardise each waveform over its real samples
   TORCH_ARG(std::string, pool) = "context";  // utterance embedding: mean of c, of z, or both (concatenated)
 };
 

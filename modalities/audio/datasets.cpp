@@ -57,12 +57,11 @@ ManifestDataset::ManifestDataset(ManifestOptions options) : options_(std::move(o
   }
   if (!options_.label.empty()) {
     auto it = std::find(columns_.begin(), columns_.end(), options_.label);
-    SSLAB_CHECK(it != columns_.end(), file, ": no label column '", options_.label, "'; the manifest has: ",
-                [&] {
-                  std::string s;
-                  for (const auto& c : columns_) s += (s.empty() ? "" : ", ") + c;
-                  return s.empty() ? std::string("(none)") : s;
-                }());
+    SSLAB_CHECK(it != columns_.end(), file, ": no label column '", options_.label, "'; the manifest has: ", [&] {
+      std::string s;
+      for (const auto& c : columns_) s += (s.empty() ? "" : ", ") + c;
+      return s.empty() ? std::string("(none)") : s;
+    }());
     label_index_ = static_cast<int>(it - columns_.begin());
   }
   const std::filesystem::path folder = std::filesystem::path(file).parent_path();
@@ -78,8 +77,8 @@ ManifestDataset::ManifestDataset(ManifestOptions options) : options_(std::move(o
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#') continue;
     auto cells = split_tabs(line);
-    SSLAB_CHECK(cells.size() == header.size(), file, ":", line_no, ": expected ", header.size(), " tab-separated cells, got ",
-                cells.size());
+    SSLAB_CHECK(cells.size() == header.size(), file, ":", line_no, ": expected ", header.size(),
+                " tab-separated cells, got ", cells.size());
     Raw r;
     std::filesystem::path p(cells[0]);
     r.path = p.is_relative() ? (folder / p).string() : p.string();

@@ -16,14 +16,14 @@
 namespace sslab::audio {
 
 struct ManifestOptions {
-  std::string manifest;           // TSV with a header: path, label columns, optional split
-  std::string split = "train";    // train, test or all
-  double test_fraction = 0.2;     // when the manifest has no split column
+  std::string manifest;         // TSV with a header: path, label columns, optional split
+  std::string split = "train";  // train, test or all
+  double test_fraction = 0.2;   // when the manifest has no split column
   uint64_t split_seed = 0;
-  std::string label;              // column that becomes "label" ("" : none)
+  std::string label;  // column that becomes "label" ("" : none)
   int64_t sample_rate = 16000;
-  double seconds = 0;             // 0: whole clips; else crop to at most this
-  std::string crop = "start";     // start or center (fixed crops; random ones are a transform)
+  double seconds = 0;          // 0: whole clips; else crop to at most this
+  std::string crop = "start";  // start or center (fixed crops; random ones are a transform)
 };
 
 // path<TAB>col1<TAB>col2... Paths are relative to the manifest's folder.
@@ -61,8 +61,8 @@ struct SyntheticVoicesOptions {
   int64_t voices = 4;
   int64_t sample_rate = 16000;
   double seconds = 0.5;
-  double noise = 0.02;     // noise standard deviation
-  uint64_t seed = 0;       // different seeds give disjoint sets (train vs test)
+  double noise = 0.02;  // noise standard deviation
+  uint64_t seed = 0;    // different seeds give disjoint sets (train vs test)
 };
 
 class SyntheticVoices : public Dataset {

@@ -65,8 +65,8 @@ void register_datasets(Registrar& r) {
   s.number("noise", 0.02, "standard deviation of the added white noise").min(0);
   s.integer("seed", int64_t{0}, "clip seed: use different seeds for train and test").min(0);
   r.dataset("audio.synthetic_voices",
-            "deterministic synthetic voices (harmonic tones with per-voice pitch and formants): audio.wave, label",
-            s, [](const Config& c, BuildContext&) {
+            "deterministic synthetic voices (harmonic tones with per-voice pitch and formants): audio.wave, label", s,
+            [](const Config& c, BuildContext&) {
               SyntheticVoicesOptions o;
               o.size = c.get_int("size");
               o.voices = c.get_int("voices");
@@ -118,9 +118,8 @@ void register_transforms(Registrar& r) {
   mask.integer("sample_rate", int64_t{16000}, "rate of the wave").min(1000);
   mask.number("p", 0.5, "probability of applying it").min(0).max(1);
   r.transform("audio.time_mask", "zero random spans of time", mask, [](const Config& c, BuildContext&) {
-    return std::make_shared<TimeMask>(c.get_int("count"),
-                                      samples_of(c.get_float("max_seconds"), c.get_int("sample_rate")),
-                                      c.get_float("p"));
+    return std::make_shared<TimeMask>(
+        c.get_int("count"), samples_of(c.get_float("max_seconds"), c.get_int("sample_rate")), c.get_float("p"));
   });
 
   Schema mel;
@@ -152,7 +151,8 @@ void register_encoders(Registrar& r) {
       .min(1);
   e.integers("paddings", std::vector<int64_t>{3, 2, 1, 1, 1}, "zero padding of each convolution").min(0);
   e.integer("channels", int64_t{256}, "latent width (convolution channels)").min(1);
-  e.string("features", std::string("wave"), "input features: the raw wave, or log-mel frames the encoder computes from it (hop = total stride)")
+  e.string("features", std::string("wave"),
+           "input features: the raw wave, or log-mel frames the encoder computes from it (hop = total stride)")
       .choices({"wave", "logmel"});
   e.integer("n_mels", int64_t{40}, "mel bands of a log-mel input").min(1);
   e.string("context", std::string("gru"), "autoregressive context network: gru or (causal) transformer")
@@ -163,8 +163,9 @@ void register_encoders(Registrar& r) {
   e.boolean("normalize_wave", true, "standardise each wave over its real samples before the convolutions");
   e.string("pool", std::string("context"), "utterance embedding: mean over real frames of the context, latent, or both")
       .choices({"context", "latent", "both"});
-  r.encoder("audio.cpc_encoder", "CPC encoder: strided 1-D convolutions (10 ms frames) + GRU/causal-transformer context",
-            e, [](const Config& c, BuildContext&) {
+  r.encoder("audio.cpc_encoder",
+            "CPC encoder: strided 1-D convolutions (10 ms frames) + GRU/causal-transformer context", e,
+            [](const Config& c, BuildContext&) {
               CpcEncoderOptions o;
               o.kernels(c.get_ints("kernels")).strides(c.get_ints("strides")).paddings(c.get_ints("paddings"));
               SSLAB_CHECK(o.kernels().size() == o.strides().size() && o.kernels().size() == o.paddings().size() &&
@@ -192,22 +193,23 @@ void register_objectives(Registrar& r) {
            "utterances with the same speaker label")
       .choices({"batch", "utterance", "speaker"});
   o.string("speaker_key", std::string("label.speaker"), "batch key of speaker labels (negatives_from = \"speaker\")");
-  r.objective("audio.cpc", "contrastive predictive coding: InfoNCE of future latents from the context (Oord et al. 2018)",
-              o, [](const Config& c, BuildContext& ctx) {
-                auto enc = std::dynamic_pointer_cast<CpcEncoder>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")));
-                SSLAB_CHECK(enc, c.locate("encoder"), ": encoder '", c.get_string("encoder"),
-                            "' is not an audio.cpc_encoder");
-                CpcOptions opt;
-                opt.prediction_steps(c.get_int("prediction_steps")).negatives(c.get_int("negatives"));
-                opt.negatives_from(c.get_string("negatives_from")).speaker_key(c.get_string("speaker_key"));
-                return std::make_shared<Cpc>(enc, opt);
-              });
+  r.objective(
+      "audio.cpc", "contrastive predictive coding: InfoNCE of future latents from the context (Oord et al. 2018)", o,
+      [](const Config& c, BuildContext& ctx) {
+        auto enc = std::dynamic_pointer_cast<CpcEncoder>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")));
+        SSLAB_CHECK(enc, c.locate("encoder"), ": encoder '", c.get_string("encoder"), "' is not an audio.cpc_encoder");
+        CpcOptions opt;
+        opt.prediction_steps(c.get_int("prediction_steps")).negatives(c.get_int("negatives"));
+        opt.negatives_from(c.get_string("negatives_from")).speaker_key(c.get_string("speaker_key"));
+        return std::make_shared<Cpc>(enc, opt);
+      });
 }
 
 void register_evaluators(Registrar& r) {
   Schema e;
   e.string("encoder", std::string(""), "encoder to evaluate (empty: the only one)");
-  e.strings("labels", std::vector<std::string>{"label"}, "label keys to probe, e.g. [\"label.speaker\", \"label.word\"]");
+  e.strings("labels", std::vector<std::string>{"label"},
+            "label keys to probe, e.g. [\"label.speaker\", \"label.word\"]");
   e.boolean("knn", true, "cosine kNN next to the linear probe");
   e.integer("knn_k", int64_t{20}, "neighbours for kNN").min(1);
   e.boolean("logmel_baseline", true, "log-mel (mean + std over frames) + logistic regression baseline");

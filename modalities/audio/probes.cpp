@@ -88,8 +88,7 @@ EvalResults LabelProbes::evaluate(BuildContext& ctx) {
     results[p + "linear_probe"]["test_samples"] = static_cast<double>(yte.size(0));
     // Majority class of the training labels, scored on test: the floor.
     torch::Tensor counts = torch::bincount(ytr, {}, classes);
-    results[p + "majority_class"]["accuracy"] =
-        (yte == counts.argmax()).to(torch::kFloat64).mean().item<double>();
+    results[p + "majority_class"]["accuracy"] = (yte == counts.argmax()).to(torch::kFloat64).mean().item<double>();
     if (options_.knn)
       results[p + "knn"]["accuracy"] =
           knn_accuracy(tr.get("encoder"), ytr, te.get("encoder"), yte, classes, options_.knn_k);

@@ -14,8 +14,8 @@
 namespace sslab::audio {
 
 struct LabelProbesOptions {
-  std::string encoder;                              // "" : the only encoder
-  std::vector<std::string> labels{"label"};         // batch keys to probe
+  std::string encoder;                       // "" : the only encoder
+  std::vector<std::string> labels{"label"};  // batch keys to probe
   bool knn = true;
   int64_t knn_k = 20;
   bool logmel_baseline = true;

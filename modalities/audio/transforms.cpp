@@ -80,7 +80,7 @@ torch::Tensor mel_filterbank(int64_t n_fft, int64_t n_mels, int64_t sample_rate,
   torch::Tensor mels = torch::linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2, torch::kFloat64);
   torch::Tensor pts = 700.0 * (torch::pow(10.0, mels / 2595.0) - 1.0);  // n_mels + 2 edges in Hz
   torch::Tensor diff = pts.slice(0, 1) - pts.slice(0, 0, -1);           // [n_mels + 1]
-  torch::Tensor slopes = pts.unsqueeze(0) - freqs.unsqueeze(1);           // [bins, n_mels + 2]
+  torch::Tensor slopes = pts.unsqueeze(0) - freqs.unsqueeze(1);         // [bins, n_mels + 2]
   torch::Tensor down = -slopes.slice(1, 0, -2) / diff.slice(0, 0, -1);
   torch::Tensor up = slopes.slice(1, 2) / diff.slice(0, 1);
   return torch::clamp_min(torch::min(down, up), 0.0).to(torch::kFloat32);

@@ -69,12 +69,12 @@ class TimeMask : public Transform {
 
 struct LogMelOptions {
   int64_t sample_rate = 16000;
-  int64_t n_fft = 400;     // 25 ms at 16 kHz
-  int64_t hop = 160;       // 10 ms
+  int64_t n_fft = 400;  // 25 ms at 16 kHz
+  int64_t hop = 160;    // 10 ms
   int64_t n_mels = 40;
   double f_min = 0;
-  double f_max = 0;        // 0: sample_rate / 2
-  double floor = 1e-6;     // log(mel + floor)
+  double f_max = 0;     // 0: sample_rate / 2
+  double floor = 1e-6;  // log(mel + floor)
 };
 
 // Triangular mel filterbank (HTK mel scale, no area normalisation; the

@@ -1,7 +1,7 @@
 // The CPC encoder (output length, causality, padding) and the CPC loss on a
 // crafted case against an independently computed value.
-#include "audio_test_util.h"
 #include "cpc.h"
+#include "audio_test_util.h"
 
 namespace {
 

@@ -61,20 +61,19 @@ TEST_P(ReaderFormats, DecodesMixesDownAndResamples) {
   EXPECT_NEAR(peak, expected_amp, 0.08 * expected_amp + (c.tolerance < 0 ? 0.1 : c.tolerance));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Formats, ReaderFormats,
-    ::testing::Values(Case{"wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 1e-3},
-                      Case{"wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 2, 1e-6},
-                      Case{"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 22050, 1, 1e-3},
-                      Case{"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 48000, 2, 1e-4},
-                      Case{"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 22050, 1, 0.1},
-                      Case{"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 8000, 2, 0.1},
-                      Case{"opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 48000, 2, -1},
-                      Case{"opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 16000, 1, -1}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      return std::string(info.param.name) + "_" + std::to_string(info.param.rate) + "Hz_" +
-             std::to_string(info.param.channels) + "ch";
-    });
+INSTANTIATE_TEST_SUITE_P(Formats, ReaderFormats,
+                         ::testing::Values(Case{"wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16, 16000, 1, 1e-3},
+                                           Case{"wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, 44100, 2, 1e-6},
+                                           Case{"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16, 22050, 1, 1e-3},
+                                           Case{"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, 48000, 2, 1e-4},
+                                           Case{"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 22050, 1, 0.1},
+                                           Case{"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, 8000, 2, 0.1},
+                                           Case{"opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 48000, 2, -1},
+                                           Case{"opus", SF_FORMAT_OGG | SF_FORMAT_OPUS, 16000, 1, -1}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(info.param.name) + "_" + std::to_string(info.param.rate) + "Hz_" +
+                                  std::to_string(info.param.channels) + "ch";
+                         });
 
 // espeak-ng --stdout cannot seek back, so its WAV header claims 0x7ffff000
 // data bytes: the reader takes what the file holds.
