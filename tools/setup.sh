@@ -19,8 +19,10 @@ packages=(
   # ---- plugins append their packages below this line ------------------------
   # Not needed yet; each modality adds its own when it lands, e.g.
   #   text:  libsentencepiece-dev sentencepiece
-  #   audio: libsndfile1-dev
   #   video: libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  # audio plugin: decoding (libsndfile: WAV/FLAC/Ogg Vorbis/Opus), resampling (FFmpeg's
+  # libswresample), synthetic spoken words (espeak-ng) and real Czech speech (fillets-ng-data-cs)
+  libsndfile1-dev libswresample-dev libavutil-dev espeak-ng fillets-ng-data-cs
 )
 
 sudo=()

@@ -54,8 +54,11 @@ std::vector<std::string> RecipeDoc::split(const std::string& dotted) {
   std::vector<std::string> parts;
   if (dotted.empty()) return parts;
   std::string cur;
+  bool quoted = false;  // a "quoted" segment may hold dots: transforms."audio.wave"
   for (char c : dotted) {
-    if (c == '.') {
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == '.' && !quoted) {
       parts.push_back(cur);
       cur.clear();
     } else {
@@ -92,10 +95,12 @@ toml::node* RecipeDoc::find(const std::string& dotted) {
   return cur;
 }
 
+// A key holding a dot (a batch key such as "audio.wave") is quoted, as in TOML.
 static std::string join_key(const std::string& path, const std::string& key) {
-  if (path.empty()) return key;
+  const std::string k = key.find('.') != std::string::npos && key.front() != '"' ? "\"" + key + "\"" : key;
+  if (path.empty()) return k;
   if (key.empty()) return path;
-  return path + "." + key;
+  return path + "." + k;
 }
 
 static size_t edit_distance(const std::string& a, const std::string& b) {

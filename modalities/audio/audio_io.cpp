@@ -1,0 +1,182 @@
+#include "audio_io.h"
+
+#include <sndfile.h>
+
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+
+extern "C" {
+#include <libavutil/channel_layout.h>
+#include <libavutil/opt.h>
+#include <libavutil/samplefmt.h>
+#include <libswresample/swresample.h>
+}
+
+#include <sslab/error.h>
+
+namespace sslab::audio {
+namespace {
+
+struct SndFileCloser {
+  void operator()(SNDFILE* f) const { sf_close(f); }
+};
+using SndFilePtr = std::unique_ptr<SNDFILE, SndFileCloser>;
+
+SndFilePtr open_sound(const std::string& path, SF_INFO& info) {
+  std::memset(&info, 0, sizeof(info));
+  SNDFILE* f = sf_open(path.c_str(), SFM_READ, &info);
+  if (!f) {
+    std::ifstream probe(path, std::ios::binary);
+    if (!probe) throw DataError(path, "cannot open the file");
+    probe.seekg(0, std::ios::end);
+    if (probe.tellg() == 0) throw DataError(path, "the file is empty");
+    throw DataError(path, str("not a readable audio file (libsndfile: ", sf_strerror(nullptr), ")"));
+  }
+  SndFilePtr out(f);
+  if (info.channels < 1 || info.samplerate < 1) throw DataError(path, "the audio header has no channels or rate");
+  return out;
+}
+
+uint32_t le32(const unsigned char* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) | (static_cast<uint32_t>(p[2]) << 16) |
+         (static_cast<uint32_t>(p[3]) << 24);
+}
+
+// For a RIFF/WAVE file: the data chunk's declared size must fit in the file,
+// unless it is a streaming placeholder (0, >= 0x7fff0000). libsndfile clamps
+// an oversized chunk silently, which would hide a truncated file.
+void check_wav_data_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[12];
+  if (!in.read(reinterpret_cast<char*>(head), 12)) return;
+  if (std::memcmp(head, "RIFF", 4) != 0 || std::memcmp(head + 8, "WAVE", 4) != 0) return;
+  in.seekg(0, std::ios::end);
+  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  uint64_t pos = 12;
+  while (pos + 8 <= file_size) {
+    in.seekg(static_cast<std::streamoff>(pos));
+    unsigned char chunk[8];
+    if (!in.read(reinterpret_cast<char*>(chunk), 8)) return;
+    const uint32_t size = le32(chunk + 4);
+    if (std::memcmp(chunk, "data", 4) == 0) {
+      const bool placeholder = size == 0 || size >= 0x7fff0000u;
+      const uint64_t available = file_size - (pos + 8);
+      if (!placeholder && size > available)
+        throw DataError(path,
+                        str("truncated WAV: the data chunk declares ", size, " bytes but the file holds ", available));
+      return;
+    }
+    pos += 8 + size + (size & 1);
+  }
+}
+
+}  // namespace
+
+DecodedAudio decode_audio(const std::string& path) {
+  check_wav_data_size(path);
+  SF_INFO info;
+  SndFilePtr file = open_sound(path, info);
+  const int channels = info.channels;
+  DecodedAudio out;
+  out.sample_rate = info.samplerate;
+  out.channels = channels;
+  // Read in blocks until the decoder stops: the header's frame count is not
+  // trusted (placeholder sizes), but a short read of a known length is.
+  const sf_count_t block = 16384;
+  std::vector<float> buf(static_cast<size_t>(block * channels));
+  if (info.frames > 0 && info.frames < (sf_count_t{1} << 34)) out.samples.reserve(static_cast<size_t>(info.frames));
+  sf_count_t total = 0;
+  for (;;) {
+    sf_count_t n = sf_readf_float(file.get(), buf.data(), block);
+    if (n <= 0) break;
+    total += n;
+    if (channels == 1) {
+      out.samples.insert(out.samples.end(), buf.begin(), buf.begin() + n);
+    } else {
+      const float scale = 1.0f / static_cast<float>(channels);
+      for (sf_count_t i = 0; i < n; ++i) {
+        float s = 0;
+        for (int c = 0; c < channels; ++c) s += buf[static_cast<size_t>(i * channels + c)];
+        out.samples.push_back(s * scale);
+      }
+    }
+  }
+  int err = sf_error(file.get());
+  if (err != SF_ERR_NO_ERROR) throw DataError(path, str("decoding failed (libsndfile: ", sf_error_number(err), ")"));
+  const bool is_wav = (info.format & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV;
+  if (!is_wav && info.frames > 0 && info.frames != SF_COUNT_MAX && total < info.frames)
+    throw DataError(path, str("truncated stream: decoded ", total, " of the ", info.frames, " frames it declares"));
+  if (total == 0) throw DataError(path, "the file holds no audio frames");
+  return out;
+}
+
+std::vector<float> resample(const std::vector<float>& samples, int64_t from_rate, int64_t to_rate,
+                            const std::string& what) {
+  SSLAB_CHECK(from_rate > 0 && to_rate > 0, what, ": sample rates must be positive (", from_rate, " -> ", to_rate, ")");
+  if (from_rate == to_rate || samples.empty()) return samples;
+  // One context per thread and rate pair, re-initialised per clip: swr_init
+  // keeps the polyphase filter bank when the rates are unchanged, and
+  // building it dominates the cost of short clips.
+  struct Contexts {
+    std::map<std::pair<int64_t, int64_t>, SwrContext*> by_rates;
+    ~Contexts() {
+      for (auto& kv : by_rates) swr_free(&kv.second);
+    }
+  };
+  thread_local Contexts contexts;
+  SwrContext*& swr = contexts.by_rates[{from_rate, to_rate}];
+  if (!swr) {
+    AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+    int rc = swr_alloc_set_opts2(&swr, &mono, AV_SAMPLE_FMT_FLT, static_cast<int>(to_rate), &mono, AV_SAMPLE_FMT_FLT,
+                                 static_cast<int>(from_rate), 0, nullptr);
+    SSLAB_CHECK(rc >= 0 && swr, what, ": libswresample cannot convert ", from_rate, " Hz to ", to_rate, " Hz");
+  }
+  SSLAB_CHECK(swr_init(swr) >= 0, what, ": libswresample cannot convert ", from_rate, " Hz to ", to_rate, " Hz");
+  const int64_t in_count = static_cast<int64_t>(samples.size());
+  const int64_t expected = av_rescale_rnd(in_count, to_rate, from_rate, AV_ROUND_UP);
+  std::vector<float> out(static_cast<size_t>(expected + 256));
+  const uint8_t* in_planes[1] = {reinterpret_cast<const uint8_t*>(samples.data())};
+  uint8_t* out_planes[1] = {reinterpret_cast<uint8_t*>(out.data())};
+  int got = swr_convert(swr, out_planes, static_cast<int>(out.size()), in_planes, static_cast<int>(in_count));
+  SSLAB_CHECK(got >= 0, what, ": libswresample failed");
+  int64_t produced = got;
+  // Flush the filter's delay line.
+  for (;;) {
+    if (produced >= static_cast<int64_t>(out.size())) out.resize(out.size() + 1024);
+    uint8_t* tail[1] = {reinterpret_cast<uint8_t*>(out.data() + produced)};
+    int more = swr_convert(swr, tail, static_cast<int>(out.size() - produced), nullptr, 0);
+    SSLAB_CHECK(more >= 0, what, ": libswresample failed while flushing");
+    if (more == 0) break;
+    produced += more;
+  }
+  // The exact length for the duration: round(n * to / from).
+  const int64_t want = (in_count * to_rate + from_rate / 2) / from_rate;
+  out.resize(static_cast<size_t>(std::min(produced, want)));
+  if (static_cast<int64_t>(out.size()) < want) out.resize(static_cast<size_t>(want), 0.0f);
+  return out;
+}
+
+torch::Tensor load_wave(const std::string& path, int64_t sample_rate) {
+  DecodedAudio clip = decode_audio(path);
+  std::vector<float> mono = resample(clip.samples, clip.sample_rate, sample_rate, path);
+  return torch::from_blob(mono.data(), {static_cast<int64_t>(mono.size())}, torch::kFloat32).clone();
+}
+
+int64_t raw_read_frames(const std::string& path, int64_t* sample_rate) {
+  SF_INFO info;
+  SndFilePtr file = open_sound(path, info);
+  if (sample_rate) *sample_rate = info.samplerate;
+  const sf_count_t block = 16384;
+  std::vector<float> buf(static_cast<size_t>(block * info.channels));
+  int64_t total = 0;
+  for (;;) {
+    sf_count_t n = sf_readf_float(file.get(), buf.data(), block);
+    if (n <= 0) break;
+    total += n;
+  }
+  return total;
+}
+
+}  // namespace sslab::audio

@@ -1,0 +1,46 @@
+// Evaluation for audio: linear probe and kNN on every label key a dataset
+// carries (speaker, word, ...), next to the log-mel + logistic-regression
+// baseline and the random-encoder baseline, all on the same train/test split.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <sslab/components.h>
+#include <sslab/evaluation.h>
+
+#include "transforms.h"
+
+namespace sslab::audio {
+
+struct LabelProbesOptions {
+  std::string encoder;                       // "" : the only encoder
+  std::vector<std::string> labels{"label"};  // batch keys to probe
+  bool knn = true;
+  int64_t knn_k = 20;
+  bool logmel_baseline = true;
+  bool random_encoder = true;
+  LogMelOptions logmel;
+  ProbeOptions probe;
+  int64_t train_limit = 0, test_limit = 0;
+  int64_t batch_size = 64;
+};
+
+// Utterance features from log-mel frames: mean and standard deviation over
+// the real frames of each clip -> [B, 2 n_mels]. wave [B,S], lengths [B].
+torch::Tensor pooled_logmel(const LogMel& logmel, const torch::Tensor& wave, const torch::Tensor& lengths);
+
+// Results named "<label>/linear_probe", "<label>/knn",
+// "<label>/baseline_logmel_linear", "<label>/baseline_logmel_knn",
+// "<label>/baseline_random_encoder" with "accuracy" (and "classes").
+class LabelProbes : public Evaluator {
+ public:
+  explicit LabelProbes(LabelProbesOptions options) : options_(std::move(options)), logmel_(options_.logmel) {}
+  EvalResults evaluate(BuildContext& ctx) override;
+
+ private:
+  LabelProbesOptions options_;
+  LogMel logmel_;
+};
+
+}  // namespace sslab::audio
