@@ -31,6 +31,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import bench_alloc  # noqa: E402
 import cpc_reference  # noqa: E402
 
 
@@ -112,7 +113,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--json", action="store_true")
+    bench_alloc.add_argument(ap)
     args = ap.parse_args()
+    python_alloc = bench_alloc.ensure(args.python_alloc)
     result = {"decode": {}}
     sets = {
         "fillets_cs_ogg_vorbis_22k": sorted(glob.glob("/usr/share/games/fillets-ng/sound/*/cs/*.ogg")),
@@ -131,6 +134,7 @@ def main():
     result["train"] = {"recipe": os.path.relpath(args.recipe, ROOT), "threads": threads, "batch_size": py["batch"],
                        "crop_samples": py["samples"], "sslab_step_ms": cc_step * 1e3,
                        "python_step_ms": py["step_s"] * 1e3, "sslab_speedup_vs_python": py["step_s"] / cc_step}
+    result["python_allocator"] = python_alloc
     if args.json:
         print(json.dumps(result, indent=2))
         return
@@ -139,6 +143,7 @@ def main():
               f"{d['raw_read_audio_s_per_s']:.0f} audio-s/s, sslab reader (mono + 16 kHz) "
               f"{d['sslab_read_audio_s_per_s']:.0f} audio-s/s = {d['sslab_over_raw']:.2f} x raw")
     t = result["train"]
+    print(f"(Python side on {python_alloc})")
     print(f"train {t['recipe']}: batch {t['batch_size']} x {t['crop_samples']} samples, {t['threads']} threads: "
           f"sslab {t['sslab_step_ms']:.0f} ms/step, PyTorch Python {t['python_step_ms']:.0f} ms/step, "
           f"sslab / python speed {t['sslab_speedup_vs_python']:.2f}x")

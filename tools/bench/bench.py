@@ -31,6 +31,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import bench_alloc  # noqa: E402
 import mae_reference  # noqa: E402
 
 
@@ -117,7 +118,9 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="threads (default: the recipe's train.threads, else cores)")
     ap.add_argument("--sslab", default=os.path.join(ROOT, "build/bin/sslab"))
     ap.add_argument("--json", action="store_true", help="print JSON")
+    bench_alloc.add_argument(ap)
     args = ap.parse_args()
+    python_alloc = bench_alloc.ensure(args.python_alloc)
     results = []
     for path in args.recipes:
         recipe = load_recipe(path)
@@ -135,6 +138,7 @@ def main():
                "pytorch_python": {"step_ms": py["step_s"] * 1e3, "samples_per_s": bs / py["step_s"],
                                   "gflop_per_s": py["flops"] / py["step_s"] / 1e9},
                "speedup_vs_python": py["step_s"] / cc_step}
+        row["python_allocator"] = python_alloc
         results.append(row)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -146,7 +150,7 @@ def main():
         for side in ("sslab", "pytorch_python"):
             s = r[side]
             print(f"  {side:16} {s['step_ms']:10.1f} {s['samples_per_s']:10.1f} {s['gflop_per_s']:9.2f}")
-        print(f"  sslab / python speed: {r['speedup_vs_python']:.2f}x")
+        print(f"  sslab / python speed: {r['speedup_vs_python']:.2f}x  (Python side on {python_alloc})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,34 @@
+"""Allocator parity for the Python side of the benchmarks.
+
+`sslab` runs on jemalloc with decay disabled (freed tensor memory stays in
+the process); a plain `python3` runs on glibc malloc, which unmaps large
+freed blocks and faults them in again every step (~8 us a page on these
+VMs). To compare the frameworks rather than the allocators, the benchmark
+re-executes itself with the same jemalloc settings preloaded unless
+`--python-alloc glibc` is given (useful to see the allocator's own cost).
+"""
+import os
+import sys
+
+JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
+CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+
+
+def ensure(alloc):
+    """Re-exec under jemalloc when alloc == 'jemalloc'; returns a description."""
+    if alloc == "glibc":
+        return "glibc malloc"
+    if os.environ.get("SSLAB_BENCH_ALLOC") == "jemalloc":
+        return "jemalloc (" + CONF + ")"
+    if not os.path.exists(JEMALLOC):
+        print(f"note: {JEMALLOC} not found (apt-get install libjemalloc2); Python side uses glibc malloc",
+              file=sys.stderr)
+        return "glibc malloc (jemalloc missing)"
+    env = dict(os.environ, LD_PRELOAD=JEMALLOC, MALLOC_CONF=CONF, SSLAB_BENCH_ALLOC="jemalloc")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    return ""  # not reached
+
+
+def add_argument(ap):
+    ap.add_argument("--python-alloc", choices=["jemalloc", "glibc"], default="jemalloc",
+                    help="allocator of the PyTorch Python side (default jemalloc, as sslab)")
