@@ -8,7 +8,7 @@ namespace {
 
 using namespace text_test;
 
-TEST(TokenizerCli, TrainsEncodesAndRoundTrips) {
+TEST(TextTokenizerCli, TrainsEncodesAndRoundTrips) {
   TempDir dir;
   dir.write("corpus/a", fortune_text(corpus_sentences(300, 21)));
   std::string model = dir / "out/m.model";
@@ -34,7 +34,7 @@ TEST(TokenizerCli, TrainsEncodesAndRoundTrips) {
   }
 }
 
-TEST(TokenizerCli, HelpAndErrors) {
+TEST(TextTokenizerCli, HelpAndErrors) {
   auto h = sslab_test::run(sslab_test::sslab_cli() + " tokenizer train --help");
   EXPECT_EQ(h.exit_code, 0);
   EXPECT_NE(h.out.find("--vocab-size"), std::string::npos);

@@ -20,7 +20,7 @@ using sslab::text::TextFormat;
 
 int64_t bad(const std::string& s) { return find_invalid_utf8(s.data(), s.size()); }
 
-TEST(Utf8, AcceptsValidAndFindsTheFirstBadSequence) {
+TEST(TextUtf8, AcceptsValidAndFindsTheFirstBadSequence) {
   EXPECT_EQ(bad("plain ascii"), -1);
   EXPECT_EQ(bad("gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac \xf0\x9f\x98\x80"), -1);  // ü ß € and an emoji
   EXPECT_EQ(bad("ab\xff"), 2);
@@ -33,7 +33,7 @@ TEST(Utf8, AcceptsValidAndFindsTheFirstBadSequence) {
   EXPECT_EQ(bad("\xc3\xa9\xc3("), 2);         // bad continuation
 }
 
-TEST(Reader, SplitsFortuneEntriesAndSkipsBlankOnes) {
+TEST(TextReader, SplitsFortuneEntriesAndSkipsBlankOnes) {
   TempDir dir;
   std::string f = dir.write("f", "first entry\nsecond line\n%\n\n%\n   \n%\r\nthird\r\n%\nlast without percent\n");
   ReadStats st;
@@ -51,7 +51,7 @@ TEST(Reader, SplitsFortuneEntriesAndSkipsBlankOnes) {
   EXPECT_EQ(l[2].offset, 10);
 }
 
-TEST(Reader, InvalidUtf8NamesFileAndByteOffsetOrIsSkippedAndCounted) {
+TEST(TextReader, InvalidUtf8NamesFileAndByteOffsetOrIsSkippedAndCounted) {
   TempDir dir;
   std::string text = "good one\n%\nbad \xff here\n%\nfine\n";
   size_t offset = text.find('\xff');
@@ -75,7 +75,7 @@ std::string dataset_toml(const std::string& body) {
   return tokenizer_toml() + "[data.train]\ntype = \"text.files\"\n" + body;
 }
 
-TEST(Dataset, InvalidUtf8FollowsTheRecipePolicy) {
+TEST(TextDataset, InvalidUtf8FollowsTheRecipePolicy) {
   TempDir dir;
   std::string text = "the cat\n%\nthe \xc3\x28 dog\n%\nsat on\n";
   dir.write("d/a", text);
@@ -90,7 +90,7 @@ TEST(Dataset, InvalidUtf8FollowsTheRecipePolicy) {
   EXPECT_EQ(ds->stats().invalid, 1);
 }
 
-TEST(Dataset, EmptyFilesGiveNoSamplesAndAllEmptyIsAnError) {
+TEST(TextDataset, EmptyFilesGiveNoSamplesAndAllEmptyIsAnError) {
   TempDir dir;
   dir.write("d/empty", "");
   dir.write("d/blank", "\n%\n  \n%\n");
@@ -105,7 +105,7 @@ TEST(Dataset, EmptyFilesGiveNoSamplesAndAllEmptyIsAnError) {
   EXPECT_EQ(ds->get(0).at("label").item<int64_t>(), 2);
 }
 
-TEST(Dataset, LongEntriesAreTruncatedOrWindowed) {
+TEST(TextDataset, LongEntriesAreTruncatedOrWindowed) {
   TempDir dir;
   std::string long_entry;
   for (int i = 0; i < 60; ++i) long_entry += "the cat sat on the mat ";
@@ -141,7 +141,7 @@ TEST(Dataset, LongEntriesAreTruncatedOrWindowed) {
   EXPECT_EQ(joined, pieces);
 }
 
-TEST(Dataset, LabelsFromFileDirAndManifest) {
+TEST(TextDataset, LabelsFromFileDirAndManifest) {
   TempDir dir;
   dir.write("en/a", "the cat\n%\nthe dog\n");
   dir.write("en/b", "sat on\n");
@@ -166,7 +166,7 @@ TEST(Dataset, LabelsFromFileDirAndManifest) {
   EXPECT_NE(msg.find("bad.tsv:1"), std::string::npos) << msg;
 }
 
-TEST(Dataset, SeededSplitIsStratifiedDisjointAndDeterministic) {
+TEST(TextDataset, SeededSplitIsStratifiedDisjointAndDeterministic) {
   TempDir dir;
   auto s = corpus_sentences(300, 11);
   dir.write("d/x", fortune_text({s.begin(), s.begin() + 100}));
@@ -203,7 +203,7 @@ TEST(Dataset, SeededSplitIsStratifiedDisjointAndDeterministic) {
   EXPECT_EQ(first.size(), 2u);
 }
 
-TEST(Dataset, BatchesPadWithPadIdAndMarkRealTokens) {
+TEST(TextDataset, BatchesPadWithPadIdAndMarkRealTokens) {
   TempDir dir;
   dir.write("d/a", "the cat\n%\nthe dog ran far away from home\n");
   Env env(dataset_toml("paths = [\"" + dir / "d" + "\"]\n"));

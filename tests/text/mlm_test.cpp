@@ -24,11 +24,11 @@ class Seeded : public ::testing::Test {
   void SetUp() override { torch::manual_seed(0); }
 };
 
-using MaskingTest = Seeded;
-using EncoderTest = Seeded;
-using MlmTest = Seeded;
+using TextMasking = Seeded;
+using TextEncoder = Seeded;
+using TextMlm = Seeded;
 
-TEST_F(MaskingTest, RatesMatchBertAndSpecialsAndPaddingAreNeverChosen) {
+TEST_F(TextMasking, RatesMatchBertAndSpecialsAndPaddingAreNeverChosen) {
   const int64_t B = 64, T = 48, V = 100;
   torch::Tensor ids = torch::randint(5, V, {B, T}, torch::kInt64);
   torch::Tensor lengths = torch::randint(10, T + 1, {B}, torch::kInt64);
@@ -66,7 +66,7 @@ TEST_F(MaskingTest, RatesMatchBertAndSpecialsAndPaddingAreNeverChosen) {
   EXPECT_NEAR(kept / chosen, 0.10 + 0.10 / K, 0.006);
 }
 
-TEST_F(MaskingTest, FollowsTorchsDefaultGenerator) {
+TEST_F(TextMasking, FollowsTorchsDefaultGenerator) {
   torch::Tensor ids = torch::randint(5, 50, {4, 20}, torch::kInt64);
   torch::Tensor prot = torch::zeros({4, 20}, torch::kBool);
   torch::Tensor ord = torch::arange(5, 50, torch::kInt64);
@@ -78,7 +78,7 @@ TEST_F(MaskingTest, FollowsTorchsDefaultGenerator) {
   EXPECT_TRUE(a.selected.equal(b.selected));
 }
 
-TEST_F(EncoderTest, PaddingDoesNotChangeRealTokensOrThePooledEmbedding) {
+TEST_F(TextEncoder, PaddingDoesNotChangeRealTokensOrThePooledEmbedding) {
   TextTransformer enc(TextTransformerOptions().vocab_size(30).max_length(16).dim(16).depth(2).heads(2));
   enc.eval();
   torch::Tensor a = torch::tensor({{2, 7, 8, 9, 3}}, torch::kInt64);
@@ -151,7 +151,7 @@ double reference_mlm_loss(Mlm& mlm, const torch::Tensor& tokens, const MlmMask& 
   return total / n;
 }
 
-TEST_F(MlmTest, LossOnACraftedCaseMatchesAnIndependentComputation) {
+TEST_F(TextMlm, LossOnACraftedCaseMatchesAnIndependentComputation) {
   const int64_t V = 12;
   auto enc = std::make_shared<TextTransformer>(TextTransformerOptions().vocab_size(V).max_length(8).dim(8).depth(1).heads(2));
   enc->set_input("text.ids");
@@ -182,7 +182,7 @@ TEST_F(MlmTest, LossOnACraftedCaseMatchesAnIndependentComputation) {
   EXPECT_GT(enc->token_embedding().grad()[5].abs().sum().item<double>(), 0);  // target rows get output gradients
 }
 
-TEST_F(MlmTest, ObjectiveFromARecipeReportsAccuracyAndPerplexity) {
+TEST_F(TextMlm, ObjectiveFromARecipeReportsAccuracyAndPerplexity) {
   Env env(tokenizer_toml() +
           "[encoders.text]\ntype = \"text.transformer\"\ndim = 16\ndepth = 1\nheads = 2\nmax_length = 32\n"
           "[[objectives]]\ntype = \"text.mlm\"\nmask_prob = 0.5\n");
@@ -208,7 +208,7 @@ TEST_F(MlmTest, ObjectiveFromARecipeReportsAccuracyAndPerplexity) {
   EXPECT_NEAR(out.loss.item<double>(), std::log(static_cast<double>(tok.vocab_size())), 1.0);
 }
 
-TEST(Tfidf, MatchesTheFormulaOnAHandWorkedCase) {
+TEST(TextTfidf, MatchesTheFormulaOnAHandWorkedCase) {
   sslab::text::Tfidf tfidf(0, {0, 2, 3});
   std::vector<std::vector<int64_t>> docs = {{2, 5, 5, 6, 3}, {2, 6, 7, 3, 0}};
   tfidf.fit(docs);

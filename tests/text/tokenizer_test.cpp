@@ -10,7 +10,7 @@ using namespace text_test;
 using sslab::text::SentencePieceTokenizer;
 using sslab::text::SentencePieceTrainOptions;
 
-TEST(Tokenizer, RoundTripsText) {
+TEST(TextTokenizer, RoundTripsText) {
   auto& tok = *fixture().tok;
   for (const auto& s : corpus_sentences(50, /*seed=*/99)) {
     auto ids = tok.encode(s);
@@ -22,7 +22,7 @@ TEST(Tokenizer, RoundTripsText) {
   EXPECT_EQ(tok.decode(tok.encode(unseen)), unseen);
 }
 
-TEST(Tokenizer, SpecialTokensHaveFixedIdsAndNeverComeFromText) {
+TEST(TextTokenizer, SpecialTokensHaveFixedIdsAndNeverComeFromText) {
   auto& tok = *fixture().tok;
   EXPECT_EQ(tok.special_id("[PAD]"), 0);
   EXPECT_EQ(tok.special_id("[UNK]"), 1);
@@ -52,7 +52,7 @@ TEST(Tokenizer, SpecialTokensHaveFixedIdsAndNeverComeFromText) {
   EXPECT_NE(user_error([&] { tok.decode({tok.vocab_size()}); }).find("outside the vocabulary"), std::string::npos);
 }
 
-TEST(Tokenizer, CacheIsReusedAndRetrainedWhenOptionsOrCorpusChange) {
+TEST(TextTokenizer, CacheIsReusedAndRetrainedWhenOptionsOrCorpusChange) {
   TempDir dir;
   std::string corpus = dir.write("c/a", fortune_text(corpus_sentences(200, 5)));
   SentencePieceTrainOptions o;
@@ -76,7 +76,7 @@ TEST(Tokenizer, CacheIsReusedAndRetrainedWhenOptionsOrCorpusChange) {
   EXPECT_NE(f4, f3);
 }
 
-TEST(Tokenizer, BuiltFromARecipeTrainsIntoTheCacheDir) {
+TEST(TextTokenizer, BuiltFromARecipeTrainsIntoTheCacheDir) {
   TempDir dir;
   dir.write("data/a", fortune_text(corpus_sentences(200, 7)));
   Env env("[tokenizers.text]\ntype = \"text.sentencepiece\"\ncorpus = [\"" + dir / "data" +
@@ -88,7 +88,7 @@ TEST(Tokenizer, BuiltFromARecipeTrainsIntoTheCacheDir) {
   EXPECT_EQ(models, 1);
 }
 
-TEST(Tokenizer, ErrorsNameTheFileOrKey) {
+TEST(TextTokenizer, ErrorsNameTheFileOrKey) {
   EXPECT_NE(user_error([] { SentencePieceTokenizer::load("/nonexistent/x.model"); }).find("/nonexistent/x.model"),
             std::string::npos);
   Env env("[tokenizers.text]\ntype = \"text.sentencepiece\"\n");
