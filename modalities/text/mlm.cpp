@@ -19,8 +19,8 @@ MlmMask mlm_mask(const torch::Tensor& ids, const torch::Tensor& protected_, int6
   MlmMask m;
   m.selected = u_select.lt(o.mask_prob()).logical_and(protected_.logical_not());
   torch::Tensor to_mask = m.selected.logical_and(u_kind.lt(o.mask_token_prob()));
-  torch::Tensor to_random =
-      m.selected.logical_and(u_kind.ge(o.mask_token_prob())).logical_and(u_kind.lt(o.mask_token_prob() + o.random_token_prob()));
+  torch::Tensor to_random = m.selected.logical_and(u_kind.ge(o.mask_token_prob()))
+                                .logical_and(u_kind.lt(o.mask_token_prob() + o.random_token_prob()));
   torch::Tensor random_ids = ordinary_ids.to(ids.device()).index({pick});
   m.inputs = torch::where(to_mask, torch::full_like(ids, mask_id), torch::where(to_random, random_ids, ids));
   m.labels = torch::where(m.selected, ids, torch::full_like(ids, -100));
@@ -50,7 +50,8 @@ Mlm::Mlm(std::shared_ptr<Encoder> encoder, std::vector<int64_t> special_ids, int
   special_ids_ = register_buffer("special_ids", torch::tensor(specials, torch::kInt64));
   ordinary_ids_ = register_buffer("ordinary_ids", torch::tensor(ordinary, torch::kInt64));
   transform_ = register_module("transform", torch::nn::Linear(D, D));
-  transform_norm_ = register_module("transform_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D}).eps(1e-12)));
+  transform_norm_ =
+      register_module("transform_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({D}).eps(1e-12)));
   bias_ = register_parameter("output_bias", torch::zeros({V}));
   torch::NoGradGuard no_grad;
   nn::trunc_normal_(transform_->weight, 0.02);

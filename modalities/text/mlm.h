@@ -18,8 +18,8 @@ namespace sslab::text {
 // ---- masking, free of the objective so tests can check it alone
 
 struct MlmMaskOptions {
-  TORCH_ARG(double, mask_prob) = 0.15;      // share of real tokens chosen
-  TORCH_ARG(double, mask_token_prob) = 0.8; // of the chosen: replaced by [MASK]
+  TORCH_ARG(double, mask_prob) = 0.15;         // share of real tokens chosen
+  TORCH_ARG(double, mask_token_prob) = 0.8;    // of the chosen: replaced by [MASK]
   TORCH_ARG(double, random_token_prob) = 0.1;  // of the chosen: replaced by a random ordinary token
 };
 
@@ -50,10 +50,10 @@ class Mlm : public Objective {
   ObjectiveOutput compute(const Batch& batch) override;
 
   struct Output {
-    torch::Tensor loss;      // mean cross-entropy over chosen tokens
-    torch::Tensor logits;    // [N, V] at the chosen positions
-    torch::Tensor targets;   // [N]
-    double accuracy = 0;     // share of chosen tokens predicted right
+    torch::Tensor loss;     // mean cross-entropy over chosen tokens
+    torch::Tensor logits;   // [N, V] at the chosen positions
+    torch::Tensor targets;  // [N]
+    double accuracy = 0;    // share of chosen tokens predicted right
     int64_t chosen = 0;
   };
   // padding_mask [B,T] (true = padding) or undefined.

@@ -24,8 +24,10 @@ namespace fs = std::filesystem;
 std::vector<std::string> get_paths(const Config& c, const std::string& key) {
   std::vector<std::string> out;
   for (const auto& p : c.get_strings(key)) {
-    if (p.empty() || fs::path(p).is_absolute()) out.push_back(p);
-    else out.push_back((fs::path(c.node().folder_of(key)) / p).lexically_normal().string());
+    if (p.empty() || fs::path(p).is_absolute())
+      out.push_back(p);
+    else
+      out.push_back((fs::path(c.node().folder_of(key)) / p).lexically_normal().string());
   }
   return out;
 }
@@ -43,7 +45,8 @@ std::shared_ptr<Tokenizer> named_tokenizer(const Config& c, BuildContext& ctx, c
   if (it == ctx.tokenizers.end()) {
     std::vector<std::string> known;
     for (const auto& kv : ctx.tokenizers) known.push_back(kv.first);
-    throw UserError(str(c.locate(key), ": no tokenizer '", name, "' under [tokenizers]; ", suggestion_text(name, known)));
+    throw UserError(
+        str(c.locate(key), ": no tokenizer '", name, "' under [tokenizers]; ", suggestion_text(name, known)));
   }
   return it->second;
 }
@@ -58,7 +61,8 @@ std::vector<int64_t> specials_of(const Tokenizer& tok) {
 void register_tokenizers(Registrar& r) {
   Schema s;
   s.string("model", std::string(""), "an existing SentencePiece .model file; empty: train one on `corpus`");
-  s.strings("corpus", std::vector<std::string>{}, "files or folders of entries to train on (folders: their regular files)");
+  s.strings("corpus", std::vector<std::string>{},
+            "files or folders of entries to train on (folders: their regular files)");
   s.string("corpus_manifest", std::string(""), "also train on the files of this manifest ('path<TAB>label' lines)");
   s.string("format", std::string("fortune"), "corpus format: fortune (%-separated entries) or lines")
       .choices({"fortune", "lines"});
@@ -229,6 +233,7 @@ void register_components(Registrar& r) {
 }  // namespace
 }  // namespace sslab::text
 
-SSLAB_PLUGIN("text", "0.1.0",
-             "Text: SentencePiece tokenizer, line/fortune-file datasets, transformer encoder, masked LM, TF-IDF baseline",
-             sslab::text::register_components)
+SSLAB_PLUGIN(
+    "text", "0.1.0",
+    "Text: SentencePiece tokenizer, line/fortune-file datasets, transformer encoder, masked LM, TF-IDF baseline",
+    sslab::text::register_components)

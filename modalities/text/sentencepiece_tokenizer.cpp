@@ -71,8 +71,8 @@ std::shared_ptr<SentencePieceTokenizer> SentencePieceTokenizer::load(const std::
 }
 
 void SentencePieceTokenizer::train(const SentencePieceTrainOptions& o, const std::string& model_file) {
-  SSLAB_CHECK(o.model_type == "unigram" || o.model_type == "bpe", "text.sentencepiece: model_type must be unigram or bpe, got '",
-              o.model_type, "'");
+  SSLAB_CHECK(o.model_type == "unigram" || o.model_type == "bpe",
+              "text.sentencepiece: model_type must be unigram or bpe, got '", o.model_type, "'");
   std::vector<std::string> entries;
   for (const auto& file : corpus_files(o)) {
     for (auto& e : read_entries(file, o.format, /*skip_invalid=*/true)) {
@@ -161,7 +161,8 @@ std::string SentencePieceTokenizer::decode(const std::vector<int64_t>& ids) cons
   }
   const SpmLibrary& spm = SpmLibrary::get();
   std::string out(4 * v.size() + 16, '\0');
-  int64_t n = spm.decode(sp_.get(), v.data(), static_cast<int64_t>(v.size()), out.data(), static_cast<int64_t>(out.size()));
+  int64_t n =
+      spm.decode(sp_.get(), v.data(), static_cast<int64_t>(v.size()), out.data(), static_cast<int64_t>(out.size()));
   if (n > static_cast<int64_t>(out.size())) {
     out.resize(static_cast<size_t>(n));
     n = spm.decode(sp_.get(), v.data(), static_cast<int64_t>(v.size()), out.data(), n);

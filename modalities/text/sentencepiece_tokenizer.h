@@ -23,16 +23,16 @@ namespace sslab::text {
 const std::vector<std::string>& special_tokens();
 
 struct SentencePieceTrainOptions {
-  std::vector<std::string> corpus;            // files or folders (see expand_paths)
-  std::string corpus_manifest;                // and/or the files of a manifest (see read_manifest)
+  std::vector<std::string> corpus;  // files or folders (see expand_paths)
+  std::string corpus_manifest;      // and/or the files of a manifest (see read_manifest)
   std::vector<std::string> skip_suffixes = {".dat"};
   TextFormat format = TextFormat::Fortune;
-  std::string model_type = "unigram";         // unigram or bpe
+  std::string model_type = "unigram";  // unigram or bpe
   int64_t vocab_size = 8000;
   double character_coverage = 0.9995;
-  int64_t max_sentences = 0;                  // 0: every entry; else a sample of this many
-  int64_t max_sentence_length = 4192;         // bytes; longer entries are cut for training
-  bool hard_vocab_limit = false;              // false: a small corpus may give fewer pieces
+  int64_t max_sentences = 0;           // 0: every entry; else a sample of this many
+  int64_t max_sentence_length = 4192;  // bytes; longer entries are cut for training
+  bool hard_vocab_limit = false;       // false: a small corpus may give fewer pieces
   int threads = 2;
 };
 

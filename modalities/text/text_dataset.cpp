@@ -48,8 +48,10 @@ TextDataset::TextDataset(const TextDatasetOptions& options, std::shared_ptr<Toke
     SSLAB_CHECK(!options_.paths.empty(), "text.files: no files given");
     for (const auto& f : expand_paths(options_.paths, options_.skip_suffixes)) {
       std::string name;
-      if (options_.label == "file") name = fs::path(f).filename().string();
-      else if (options_.label == "dir") name = fs::path(f).parent_path().filename().string();
+      if (options_.label == "file")
+        name = fs::path(f).filename().string();
+      else if (options_.label == "dir")
+        name = fs::path(f).parent_path().filename().string();
       files.emplace_back(f, name);
     }
   }
@@ -81,9 +83,12 @@ TextDataset::TextDataset(const TextDatasetOptions& options, std::shared_ptr<Toke
     std::string cname = options_.label == "none" ? "" : classes_[static_cast<size_t>(label)];
     shuffle(idx, options_.split_seed ^ hash_name(cname));
     size_t n_test = static_cast<size_t>(std::llround(static_cast<double>(idx.size()) * options_.test_fraction));
-    if (options_.split == "all") chosen.insert(chosen.end(), idx.begin(), idx.end());
-    else if (options_.split == "test") chosen.insert(chosen.end(), idx.begin(), idx.begin() + n_test);
-    else chosen.insert(chosen.end(), idx.begin() + n_test, idx.end());
+    if (options_.split == "all")
+      chosen.insert(chosen.end(), idx.begin(), idx.end());
+    else if (options_.split == "test")
+      chosen.insert(chosen.end(), idx.begin(), idx.begin() + n_test);
+    else
+      chosen.insert(chosen.end(), idx.begin() + n_test, idx.end());
   }
   std::sort(chosen.begin(), chosen.end());
   // A seeded order mixing the classes, so that `limit` takes a fair sample.

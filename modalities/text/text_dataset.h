@@ -25,15 +25,15 @@ struct TextDatasetOptions {
   std::string manifest;            // TSV "path<TAB>label" (label = manifest)
   std::vector<std::string> skip_suffixes = {".dat"};
   TextFormat format = TextFormat::Fortune;
-  std::string label = "file";       // file, dir, manifest or none
-  std::string split = "all";        // all, train or test
+  std::string label = "file";  // file, dir, manifest or none
+  std::string split = "all";   // all, train or test
   double test_fraction = 0.2;
   uint64_t split_seed = 0;
-  int64_t max_length = 128;         // ids per sample, [CLS]/[SEP] included
+  int64_t max_length = 128;               // ids per sample, [CLS]/[SEP] included
   std::string long_entries = "truncate";  // truncate or window
-  int64_t window_stride = 0;        // pieces between window starts (0: max_length minus specials)
-  bool add_special = true;          // wrap in [CLS] ... [SEP]
-  bool skip_invalid = false;        // invalid UTF-8: skip the entry (and count) instead of failing
+  int64_t window_stride = 0;              // pieces between window starts (0: max_length minus specials)
+  bool add_special = true;                // wrap in [CLS] ... [SEP]
+  bool skip_invalid = false;              // invalid UTF-8: skip the entry (and count) instead of failing
   std::string key = "text.ids";
 };
 

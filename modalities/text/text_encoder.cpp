@@ -5,15 +5,15 @@
 namespace sslab::text {
 
 TextTransformer::TextTransformer(const TextTransformerOptions& options) : options_(options) {
-  SSLAB_CHECK(options_.pool() == "mean" || options_.pool() == "cls", "text.transformer: pool must be 'mean' or 'cls', got '",
-              options_.pool(), "'");
+  SSLAB_CHECK(options_.pool() == "mean" || options_.pool() == "cls",
+              "text.transformer: pool must be 'mean' or 'cls', got '", options_.pool(), "'");
   SSLAB_CHECK(options_.dim() % options_.heads() == 0, "text.transformer: dim (", options_.dim(),
               ") must be a multiple of heads (", options_.heads(), ")");
   SSLAB_CHECK(options_.vocab_size() > 0, "text.transformer: vocab_size must be > 0");
   token_embed_ = register_module("token_embed", torch::nn::Embedding(options_.vocab_size(), options_.dim()));
   nn::trunc_normal_(token_embed_->weight, 0.02);
-  pos_embed_ = register_module(
-      "pos_embed", nn::LearnedPositionalEmbedding(nn::LearnedPositionalEmbeddingOptions(options_.max_length(), options_.dim())));
+  pos_embed_ = register_module("pos_embed", nn::LearnedPositionalEmbedding(nn::LearnedPositionalEmbeddingOptions(
+                                                options_.max_length(), options_.dim())));
   stack_ = nn::TransformerStack(
       nn::TransformerStackOptions(options_.dim(), options_.depth(), options_.heads()).mlp_ratio(options_.mlp_ratio()));
   register_module("blocks", stack_->blocks);

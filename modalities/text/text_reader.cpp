@@ -55,7 +55,9 @@ int64_t find_invalid_utf8(const char* data, size_t n) {
 namespace {
 
 bool blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; });
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  });
 }
 
 std::string trim(const std::string& s) {
@@ -186,6 +188,5 @@ std::vector<std::pair<std::string, std::string>> read_manifest(const std::string
   SSLAB_CHECK(!out.empty(), manifest, ": the manifest lists no files");
   return out;
 }
-
 
 }  // namespace sslab::text

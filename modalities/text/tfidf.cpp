@@ -21,9 +21,11 @@ void Tfidf::fit(const std::vector<std::vector<int64_t>>& docs) {
       if (!std::binary_search(ignore.begin(), ignore.end(), id)) ++df[id];
   }
   std::vector<std::pair<int64_t, int64_t>> by_df(df.begin(), df.end());  // (id, df)
-  std::sort(by_df.begin(), by_df.end(),
-            [](const auto& a, const auto& b) { return a.second != b.second ? a.second > b.second : a.first < b.first; });
-  if (max_features_ > 0 && static_cast<int64_t>(by_df.size()) > max_features_) by_df.resize(static_cast<size_t>(max_features_));
+  std::sort(by_df.begin(), by_df.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  if (max_features_ > 0 && static_cast<int64_t>(by_df.size()) > max_features_)
+    by_df.resize(static_cast<size_t>(max_features_));
   std::sort(by_df.begin(), by_df.end());
   vocab_.clear();
   idf_.clear();

@@ -27,8 +27,8 @@ class Tfidf {
  private:
   int64_t max_features_;
   std::vector<int64_t> ignore_;
-  std::vector<int64_t> vocab_;       // feature -> id
-  std::vector<int64_t> column_;      // id -> feature or -1
+  std::vector<int64_t> vocab_;   // feature -> id
+  std::vector<int64_t> column_;  // id -> feature or -1
   std::vector<double> idf_;
 };
 

@@ -22,15 +22,17 @@ int64_t bad(const std::string& s) { return find_invalid_utf8(s.data(), s.size())
 
 TEST(TextUtf8, AcceptsValidAndFindsTheFirstBadSequence) {
   EXPECT_EQ(bad("plain ascii"), -1);
-  EXPECT_EQ(bad("gr\xc3\xbc\xc3\x9f" "e \xe2\x82\xac \xf0\x9f\x98\x80"), -1);  // ü ß € and an emoji
+  EXPECT_EQ(bad("gr\xc3\xbc\xc3\x9f"
+                "e \xe2\x82\xac \xf0\x9f\x98\x80"),
+            -1);  // ü ß € and an emoji
   EXPECT_EQ(bad("ab\xff"), 2);
-  EXPECT_EQ(bad("ab\x80"), 2);                // lone continuation byte
-  EXPECT_EQ(bad("a\xc0\xaf"), 1);             // overlong '/'
-  EXPECT_EQ(bad("a\xe0\x80\xaf"), 1);         // overlong, 3 bytes
-  EXPECT_EQ(bad("x\xed\xa0\x80"), 1);         // a UTF-16 surrogate
-  EXPECT_EQ(bad("x\xf4\x90\x80\x80"), 1);     // past U+10FFFF
-  EXPECT_EQ(bad("abc\xe2\x82"), 3);           // truncated at the end
-  EXPECT_EQ(bad("\xc3\xa9\xc3("), 2);         // bad continuation
+  EXPECT_EQ(bad("ab\x80"), 2);             // lone continuation byte
+  EXPECT_EQ(bad("a\xc0\xaf"), 1);          // overlong '/'
+  EXPECT_EQ(bad("a\xe0\x80\xaf"), 1);      // overlong, 3 bytes
+  EXPECT_EQ(bad("x\xed\xa0\x80"), 1);      // a UTF-16 surrogate
+  EXPECT_EQ(bad("x\xf4\x90\x80\x80"), 1);  // past U+10FFFF
+  EXPECT_EQ(bad("abc\xe2\x82"), 3);        // truncated at the end
+  EXPECT_EQ(bad("\xc3\xa9\xc3("), 2);      // bad continuation
 }
 
 TEST(TextReader, SplitsFortuneEntriesAndSkipsBlankOnes) {
@@ -172,8 +174,8 @@ TEST(TextDataset, SeededSplitIsStratifiedDisjointAndDeterministic) {
   dir.write("d/x", fortune_text({s.begin(), s.begin() + 100}));
   dir.write("d/y", fortune_text({s.begin() + 100, s.begin() + 300}));
   auto texts = [&](const std::string& split, int seed) {
-    Env env(dataset_toml("paths = [\"" + dir / "d" + "\"]\nsplit = \"" + split + "\"\nsplit_seed = " +
-                         std::to_string(seed) + "\n"));
+    Env env(dataset_toml("paths = [\"" + dir / "d" + "\"]\nsplit = \"" + split +
+                         "\"\nsplit_seed = " + std::to_string(seed) + "\n"));
     auto ds = std::dynamic_pointer_cast<sslab::text::TextDataset>(env.dataset("train"));
     std::vector<std::string> out;
     std::map<int64_t, int> per_class;

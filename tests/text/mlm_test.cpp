@@ -33,10 +33,10 @@ TEST_F(TextMasking, RatesMatchBertAndSpecialsAndPaddingAreNeverChosen) {
   torch::Tensor ids = torch::randint(5, V, {B, T}, torch::kInt64);
   torch::Tensor lengths = torch::randint(10, T + 1, {B}, torch::kInt64);
   torch::Tensor pad = torch::arange(T).unsqueeze(0).ge(lengths.unsqueeze(1));  // true = padding
-  ids.select(1, 0).fill_(2);                                                     // [CLS]
-  for (int64_t b = 0; b < B; ++b) ids[b][lengths[b].item<int64_t>() - 1] = 3;   // [SEP]
-  ids.masked_fill_(pad, 0);                                                      // [PAD]
-  ids.select(1, 5).fill_(1);                                                     // some [UNK]
+  ids.select(1, 0).fill_(2);                                                   // [CLS]
+  for (int64_t b = 0; b < B; ++b) ids[b][lengths[b].item<int64_t>() - 1] = 3;  // [SEP]
+  ids.masked_fill_(pad, 0);                                                    // [PAD]
+  ids.select(1, 5).fill_(1);                                                   // some [UNK]
   torch::Tensor specials = torch::tensor({0, 1, 2, 3, 4}, torch::kInt64);
   torch::Tensor protected_ = torch::isin(ids, specials).logical_or(pad);
   torch::Tensor ordinary = torch::arange(5, V, torch::kInt64);
@@ -133,7 +133,8 @@ double reference_mlm_loss(Mlm& mlm, const torch::Tensor& tokens, const MlmMask& 
       for (double v : h) mean += v / D;
       for (double v : h) var += (v - mean) * (v - mean) / D;
       for (int64_t i = 0; i < D; ++i)
-        h[static_cast<size_t>(i)] = (h[static_cast<size_t>(i)] - mean) / std::sqrt(var + 1e-12) * at(g, {i}) + at(beta, {i});
+        h[static_cast<size_t>(i)] =
+            (h[static_cast<size_t>(i)] - mean) / std::sqrt(var + 1e-12) * at(g, {i}) + at(beta, {i});
       std::vector<double> logits(static_cast<size_t>(V));
       double mx = -1e300;
       for (int64_t v = 0; v < V; ++v) {
@@ -153,7 +154,8 @@ double reference_mlm_loss(Mlm& mlm, const torch::Tensor& tokens, const MlmMask& 
 
 TEST_F(TextMlm, LossOnACraftedCaseMatchesAnIndependentComputation) {
   const int64_t V = 12;
-  auto enc = std::make_shared<TextTransformer>(TextTransformerOptions().vocab_size(V).max_length(8).dim(8).depth(1).heads(2));
+  auto enc =
+      std::make_shared<TextTransformer>(TextTransformerOptions().vocab_size(V).max_length(8).dim(8).depth(1).heads(2));
   enc->set_input("text.ids");
   Mlm mlm(enc, {0, 1, 2, 3}, 4, MlmMaskOptions());
   {

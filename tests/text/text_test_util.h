@@ -26,10 +26,10 @@ using sslab_test::user_error;
 
 // Sentences over a small word list, seeded: enough for a 200-piece model.
 inline std::vector<std::string> corpus_sentences(int n, uint64_t seed = 1) {
-  static const char* words[] = {"the",   "cat",    "sat",   "on",     "mat",    "dog",   "ran",    "far",
+  static const char* words[] = {"the",   "cat",    "sat",   "on",      "mat",    "dog",   "ran",    "far",
                                 "away",  "from",   "home",  "quickly", "slowly", "under", "bright", "stars",
-                                "green", "river",  "flows", "past",   "old",    "mill",  "while",  "birds",
-                                "sing",  "softly", "and",   "winds",  "blow",   "over",  "hills",  "today"};
+                                "green", "river",  "flows", "past",    "old",    "mill",  "while",  "birds",
+                                "sing",  "softly", "and",   "winds",   "blow",   "over",  "hills",  "today"};
   std::mt19937_64 rng(seed);
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) {

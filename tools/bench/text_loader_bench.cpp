@@ -36,11 +36,16 @@ int main(int argc, char** argv) {
     std::string recipe_file = argv[1], text_out, ids_out;
     int workers = 1, epochs = 1;
     for (int i = 2; i + 1 < argc; i += 2) {
-      if (!std::strcmp(argv[i], "--workers")) workers = std::atoi(argv[i + 1]);
-      else if (!std::strcmp(argv[i], "--epochs")) epochs = std::atoi(argv[i + 1]);
-      else if (!std::strcmp(argv[i], "--text")) text_out = argv[i + 1];
-      else if (!std::strcmp(argv[i], "--ids")) ids_out = argv[i + 1];
-      else throw sslab::UserError(std::string("unknown option ") + argv[i]);
+      if (!std::strcmp(argv[i], "--workers"))
+        workers = std::atoi(argv[i + 1]);
+      else if (!std::strcmp(argv[i], "--epochs"))
+        epochs = std::atoi(argv[i + 1]);
+      else if (!std::strcmp(argv[i], "--text"))
+        text_out = argv[i + 1];
+      else if (!std::strcmp(argv[i], "--ids"))
+        ids_out = argv[i + 1];
+      else
+        throw sslab::UserError(std::string("unknown option ") + argv[i]);
     }
     at::set_num_threads(1);
     sslab::PluginHost host;
@@ -86,10 +91,11 @@ int main(int argc, char** argv) {
       tokens += batch.at("text.ids.length").sum().item<int64_t>();
     }
     double loader_s = seconds_since(t0);
-    std::cout << "{\"vocab_size\": " << tok->vocab_size() << ", \"entries\": " << text->size() << ", \"pieces\": " << pieces << ", \"encode_s\": " << encode_s
+    std::cout << "{\"vocab_size\": " << tok->vocab_size() << ", \"entries\": " << text->size()
+              << ", \"pieces\": " << pieces << ", \"encode_s\": " << encode_s
               << ", \"encode_samples_per_s\": " << text->size() / encode_s << ", \"loader_workers\": " << workers
-              << ", \"loader_samples\": " << samples << ", \"loader_tokens\": " << tokens << ", \"loader_s\": "
-              << loader_s << ", \"loader_samples_per_s\": " << samples / loader_s << "}\n";
+              << ", \"loader_samples\": " << samples << ", \"loader_tokens\": " << tokens
+              << ", \"loader_s\": " << loader_s << ", \"loader_samples_per_s\": " << samples / loader_s << "}\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "text_loader_bench: " << e.what() << "\n";

@@ -53,12 +53,13 @@ int train(const Args& args) {
   double coverage = 0.9995;
   opts.add_options()("help,h", "show this help")("corpus", po::value(&corpus)->multitoken(),
                                                  "files or folders (folders: their regular files but *.dat)")(
-      "out", po::value(&out), "the .model file to write")(
-      "format", po::value(&format)->default_value("fortune"), "fortune (%-separated entries) or lines")(
+      "out", po::value(&out), "the .model file to write")("format", po::value(&format)->default_value("fortune"),
+                                                          "fortune (%-separated entries) or lines")(
       "model-type", po::value(&model_type)->default_value("unigram"), "unigram or bpe")(
       "vocab-size", po::value(&vocab_size)->default_value(8000), "pieces, special tokens included")(
       "character-coverage", po::value(&coverage)->default_value(0.9995), "share of characters covered")(
-      "max-sentences", po::value(&max_sentences)->default_value(0), "train on a fixed sample of this many entries (0: all)");
+      "max-sentences", po::value(&max_sentences)->default_value(0),
+      "train on a fixed sample of this many entries (0: all)");
   po::variables_map vm;
   if (!parse_args(args, opts, nullptr, vm)) return 0;
   if (corpus.empty()) throw po::error("--corpus is required");
