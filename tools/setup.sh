@@ -17,6 +17,8 @@ packages=(
   # vision plugin: image decoding (stb) and the Fashion-MNIST data set
   libstb-dev dataset-fashion-mnist
   # ---- plugins append their packages below this line ------------------------
+  # text plugin: SentencePiece (library, trainer, spm_encode for the benchmark) and the fortune corpora
+  libsentencepiece-dev sentencepiece fortunes fortunes-de fortunes-es fortunes-it
   # Not needed yet; each modality adds its own when it lands, e.g.
   #   text:  libsentencepiece-dev sentencepiece
   #   video: libavformat-dev libavcodec-dev libswscale-dev libavutil-dev

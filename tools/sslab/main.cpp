@@ -26,6 +26,7 @@ const char* kUsage =
     "  train RECIPE [--set key=value]... [--out DIR]   train (and evaluate) a recipe\n"
     "  train --resume RUN_DIR                      continue a run from its last checkpoint\n"
     "  eval RUN_DIR [--json]                       evaluate a trained run\n"
+    "  tokenizer train|encode [options]            train a SentencePiece model, or encode text with one\n"
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"
     "run 'sslab <command> --help' for a command's options\n";
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
       {"check", sslab::cli::cmd_check},
       {"train", sslab::cli::cmd_train},
       {"eval", sslab::cli::cmd_eval},
+      {"tokenizer", sslab::cli::cmd_tokenizer},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     std::cout << kUsage;
