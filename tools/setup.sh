@@ -19,9 +19,7 @@ packages=(
   # ---- plugins append their packages below this line ------------------------
   # text plugin: SentencePiece (library, trainer, spm_encode for the benchmark) and the fortune corpora
   libsentencepiece-dev sentencepiece fortunes fortunes-de fortunes-es fortunes-it
-  # Not needed yet; each modality adds its own when it lands, e.g.
-  #   text:  libsentencepiece-dev sentencepiece
-  #   video: libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
+  # (video, when it lands: libavformat-dev libavcodec-dev libswscale-dev)
   # audio plugin: decoding (libsndfile: WAV/FLAC/Ogg Vorbis/Opus), resampling (FFmpeg's
   # libswresample), synthetic spoken words (espeak-ng) and real Czech speech (fillets-ng-data-cs)
   libsndfile1-dev libswresample-dev libavutil-dev espeak-ng fillets-ng-data-cs
