@@ -32,4 +32,4 @@ many=$(rate "$out/many")
 echo "recipe: $recipe ($steps steps)"
 echo "1 process x $threads threads: $one samples/s"
 echo "$ranks ranks x $((threads / ranks > 0 ? threads / ranks : 1)) threads (gloo): $many samples/s"
-/usr/bin/python3 -c "print(f'ratio {ranks} ranks / 1 process: {float(\"$many\") / float(\"$one\"):.2f}')" 
+/usr/bin/python3 -c "import sys; print(f'ratio {sys.argv[1]} ranks / 1 process: {float(sys.argv[2]) / float(sys.argv[3]):.2f}')" "$ranks" "$many" "$one"
