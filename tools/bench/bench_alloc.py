@@ -19,6 +19,9 @@ def ensure(alloc):
     if alloc == "glibc":
         return "glibc malloc"
     if os.environ.get("SSLAB_BENCH_ALLOC") == "jemalloc":
+        # This process has it; the programs it starts (sslab, spm_encode, ...) run as usual.
+        os.environ.pop("LD_PRELOAD", None)
+        os.environ.pop("MALLOC_CONF", None)
         return "jemalloc (" + CONF + ")"
     if not os.path.exists(JEMALLOC):
         print(f"note: {JEMALLOC} not found (apt-get install libjemalloc2); Python side uses glibc malloc",

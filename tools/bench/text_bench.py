@@ -30,6 +30,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+import bench_alloc  # noqa: E402
 import mlm_reference  # noqa: E402
 from bench import load_recipe  # noqa: E402
 
@@ -117,7 +118,9 @@ def main():
     ap.add_argument("--steps", type=int, default=30, help="timed training steps per side (default 30)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--json", action="store_true")
+    bench_alloc.add_argument(ap)
     args = ap.parse_args()
+    python_alloc = bench_alloc.ensure(args.python_alloc)
     recipe = load_recipe(args.recipe)
     threads = recipe.get("train", {}).get("threads", 0) or os.cpu_count()
     sslab = os.path.join(args.build, "bin/sslab")
@@ -145,7 +148,8 @@ def main():
         print(json.dumps(res, indent=2))
         return
     t, s = res["tokenise"], res["train_step"]
-    print(f"{res['recipe']}: {t['entries']} training entries, batch {bs}, {threads} threads")
+    print(f"{res['recipe']}: {t['entries']} training entries, batch {bs}, {threads} threads "
+          f"(Python side on {python_alloc})")
     print(f"  tokenise  spm_encode {t['spm_encode_samples_per_s']:.0f}/s | sslab tokenizer (1 thread) "
           f"{t['sslab_tokenizer_1thread_samples_per_s']:.0f}/s | loader 1 worker "
           f"{t['sslab_loader_1worker_samples_per_s']:.0f}/s ({t['loader_1worker_vs_spm_encode']:.2f}x spm), 2 workers "
