@@ -2,10 +2,6 @@
 // rank with the whole batch, resume across world sizes, a killed rank stops
 // the other, a bad environment is a clear error, and torchrun launches it.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -16,22 +12,12 @@
 
 namespace {
 
+using sslab_test::free_port;
+
 using sslab_test::read_text;
 using sslab_test::run;
 using sslab_test::sslab_cli;
 using sslab_test::TempDir;
-
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 const std::string kRecipe = std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/template.toml";
 

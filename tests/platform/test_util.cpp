@@ -1,5 +1,9 @@
 #include "test_util.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "sslab/trainer.h"
 
 #include <signal.h>
@@ -78,6 +82,22 @@ std::string train_and_kill_after_first_checkpoint(const std::string& args, const
   kill(pid, SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   return sslab::latest_checkpoint(run_dir);
+}
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+    port = ntohs(addr.sin_port);
+  close(fd);
+  SSLAB_ASSERT(port > 0, "no free TCP port on 127.0.0.1");
+  return port;
 }
 
 }  // namespace sslab_test

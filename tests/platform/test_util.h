@@ -32,6 +32,9 @@ class TempDir {
 
 std::string read_text(const std::string& file);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for rendezvous tests).
+int free_port();
+
 // What a command printed and its exit code.
 struct RunResult {
   int exit_code = -1;
