@@ -471,6 +471,10 @@ void Run::restore(const std::string& file) {
   in.read("rng", rng);
   at::Generator gen = at::detail::getDefaultCPUGenerator();  // shares the default generator
   gen.set_state(rng);
+  // The checkpoint holds rank 0's generator; other ranks draw their own stream.
+  int rank = exp_->context().rank;
+  if (rank > 0)
+    torch::manual_seed(exp_->context().seed * 1000003ULL + static_cast<uint64_t>(rank) + static_cast<uint64_t>(step_) * 7919ULL);
   if (in.try_read("log_accumulator", accum)) acc_.deserialize(tensor_bytes(accum));
   loader_->seek(epoch, batch);
 }
