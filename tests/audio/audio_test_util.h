@@ -3,6 +3,7 @@
 // TOML snippet.
 #pragma once
 
+#include "component_env.h"
 #include "test_util.h"
 
 #include <sndfile.h>
@@ -48,51 +49,12 @@ inline double dominant_hz(const torch::Tensor& wave, int rate) {
   return mag.argmax().item<double>() * rate / static_cast<double>(wave.size(0));
 }
 
-inline sslab::Registries& registries() {
-  static bool loaded = [] {
-    static sslab::PluginHost host(sslab::Registries::global());
-    host.load_file(SSLAB_AUDIO_PLUGIN_FILE);
-    return true;
-  }();
-  (void)loaded;
-  return sslab::Registries::global();
-}
+inline sslab::Registries& registries() { return sslab_test::registries_with(SSLAB_AUDIO_PLUGIN_FILE); }
 
 // A recipe and a BuildContext over it; builds components by section.
-class Env {
+class Env : public sslab_test::ComponentEnv {
  public:
-  explicit Env(const std::string& toml)
-      : recipe_(sslab::Recipe::parse_string(toml, "audio_test.toml")), ctx_(recipe_, registries()) {}
-  sslab::BuildContext& ctx() { return ctx_; }
-  std::shared_ptr<sslab::Dataset> dataset(const std::string& split) {
-    auto node = recipe_.at("data." + split);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Dataset, registries());
-    auto ds = registries().datasets.at(node.required_string("type")).factory(cfg, ctx_);
-    ctx_.datasets[split] = ds;
-    return ds;
-  }
-  std::shared_ptr<sslab::Encoder> encoder(const std::string& name) {
-    auto node = recipe_.at("encoders." + name);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Encoder, registries());
-    auto enc = registries().encoders.at(node.required_string("type")).factory(cfg, ctx_);
-    if (!cfg.get_string("input").empty()) enc->set_input(cfg.get_string("input"));
-    ctx_.encoders[name] = enc;
-    return enc;
-  }
-  std::shared_ptr<sslab::Transform> transform(const std::string& input, size_t i = 0) {
-    auto node = recipe_.at("transforms").table_array(input).at(i);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Transform, registries());
-    return registries().transforms.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-  std::shared_ptr<sslab::Objective> objective(size_t i = 0) {
-    auto node = recipe_.root().table_array("objectives").at(i);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Objective, registries());
-    return registries().objectives.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-
- private:
-  sslab::Recipe recipe_;
-  sslab::BuildContext ctx_;
+  explicit Env(const std::string& toml) : ComponentEnv(toml, "audio_test.toml", SSLAB_AUDIO_PLUGIN_FILE) {}
 };
 
 }  // namespace audio_test

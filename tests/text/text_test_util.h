@@ -17,6 +17,7 @@
 #include <sslab/recipe_schema.h>
 
 #include "sentencepiece_tokenizer.h"
+#include "component_env.h"
 #include "test_util.h"
 
 namespace text_test {
@@ -71,59 +72,12 @@ inline Fixture& fixture() {
   return f;
 }
 
-inline sslab::Registries& registries() {
-  static bool loaded = [] {
-    static sslab::PluginHost host(sslab::Registries::global());
-    host.load_file(SSLAB_TEXT_PLUGIN_FILE);
-    return true;
-  }();
-  (void)loaded;
-  return sslab::Registries::global();
-}
+inline sslab::Registries& registries() { return sslab_test::registries_with(SSLAB_TEXT_PLUGIN_FILE); }
 
 // A recipe and a BuildContext over it; builds its components by section.
-class Env {
+class Env : public sslab_test::ComponentEnv {
  public:
-  explicit Env(const std::string& toml)
-      : recipe_(sslab::Recipe::parse_string(toml, "text_test.toml")), ctx_(recipe_, registries()) {}
-  Env(const Env&) = delete;
-  Env& operator=(const Env&) = delete;
-  sslab::BuildContext& ctx() { return ctx_; }
-
-  std::shared_ptr<sslab::Tokenizer> tokenizer(const std::string& name) {
-    auto node = recipe_.at("tokenizers." + name);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Tokenizer, registries());
-    return ctx_.tokenizers[name] = registries().tokenizers.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-  // Builds [tokenizers.*] first, as the platform does.
-  std::shared_ptr<sslab::Dataset> dataset(const std::string& split) {
-    auto toks = recipe_.at("tokenizers");
-    if (toks.exists())
-      for (const auto& name : toks.keys())
-        if (!ctx_.tokenizers.count(name)) tokenizer(name);
-    auto node = recipe_.at("data." + split);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Dataset, registries());
-    return ctx_.datasets[split] = registries().datasets.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-  std::shared_ptr<sslab::Encoder> encoder(const std::string& name) {
-    auto node = recipe_.at("encoders." + name);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Encoder, registries());
-    return ctx_.encoders[name] = registries().encoders.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-  std::shared_ptr<sslab::Objective> objective(size_t i = 0) {
-    auto node = recipe_.root().table_array("objectives").at(i);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Objective, registries());
-    return registries().objectives.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-  std::shared_ptr<sslab::Evaluator> evaluator(size_t i = 0) {
-    auto node = recipe_.root().table_array("evaluators").at(i);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Evaluator, registries());
-    return registries().evaluators.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-
- private:
-  sslab::Recipe recipe_;
-  sslab::BuildContext ctx_;
+  explicit Env(const std::string& toml) : ComponentEnv(toml, "text_test.toml", SSLAB_TEXT_PLUGIN_FILE) {}
 };
 
 // TOML for a [tokenizers.text] section loading the fixture's model.

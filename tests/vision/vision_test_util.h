@@ -3,6 +3,7 @@
 // temporary folders, and catching an error's message.
 #pragma once
 
+#include "component_env.h"
 #include "test_util.h"
 
 #include <filesystem>
@@ -27,59 +28,12 @@ namespace fs = std::filesystem;
 #define SSLAB_VISION_PLUGIN_FILE SSLAB_PLUGIN_DIR "/libsslab-vision.so"
 #endif
 
-// Loads the vision plugin once into the process-wide registries.
-inline sslab::Registries& registries() {
-  static bool loaded = [] {
-    static sslab::PluginHost host(sslab::Registries::global());
-    host.load_file(SSLAB_VISION_PLUGIN_FILE);
-    return true;
-  }();
-  (void)loaded;
-  return sslab::Registries::global();
-}
+inline sslab::Registries& registries() { return sslab_test::registries_with(SSLAB_VISION_PLUGIN_FILE); }
 
 // A recipe and a BuildContext over it; builds its components by section.
-class Env {
+class Env : public sslab_test::ComponentEnv {
  public:
-  explicit Env(const std::string& toml)
-      : recipe_(sslab::Recipe::parse_string(toml, "vision_test.toml")), ctx_(recipe_, registries()) {}
-  Env(const Env&) = delete;
-  Env& operator=(const Env&) = delete;
-
-  sslab::BuildContext& ctx() { return ctx_; }
-
-  // [data.<split>]
-  std::shared_ptr<sslab::Dataset> dataset(const std::string& split) {
-    auto node = recipe_.at("data." + split);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Dataset, registries());
-    auto ds = registries().datasets.at(node.required_string("type")).factory(cfg, ctx_);
-    ctx_.datasets[split] = ds;
-    return ds;
-  }
-  // [encoders.<name>], kept in the context for objectives.
-  std::shared_ptr<sslab::Encoder> encoder(const std::string& name) {
-    auto node = recipe_.at("encoders." + name);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Encoder, registries());
-    auto enc = registries().encoders.at(node.required_string("type")).factory(cfg, ctx_);
-    ctx_.encoders[name] = enc;
-    return enc;
-  }
-  // The i-th [[transforms.<input>]]
-  std::shared_ptr<sslab::Transform> transform(const std::string& input, size_t i = 0) {
-    auto node = recipe_.at("transforms").table_array(input).at(i);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Transform, registries());
-    return registries().transforms.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-  // The i-th [[objectives]]
-  std::shared_ptr<sslab::Objective> objective(size_t i = 0) {
-    auto node = recipe_.root().table_array("objectives").at(i);
-    auto cfg = sslab::component_config(node, sslab::ComponentKind::Objective, registries());
-    return registries().objectives.at(node.required_string("type")).factory(cfg, ctx_);
-  }
-
- private:
-  sslab::Recipe recipe_;
-  sslab::BuildContext ctx_;
+  explicit Env(const std::string& toml) : ComponentEnv(toml, "vision_test.toml", SSLAB_VISION_PLUGIN_FILE) {}
 };
 
 // Temporary folders and error messages come from the shared test helpers.
