@@ -1,9 +1,20 @@
 // c10d process groups, collectives and bucketed gradient averaging.
+//
+// Backends are compiled in when their headers are reachable. A CUDA LibTorch
+// exports -DUSE_C10D_NCCL to every consumer, so that macro does not say
+// whether nccl.h is on our include path (pip wheels keep it in nvidia/nccl);
+// SSLAB_HAVE_NCCL / SSLAB_HAVE_GLOO do.
+#if __has_include(<gloo/algorithm.h>)
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO 1  // Debian's and PyTorch's LibTorch are built with Gloo
 #endif
-#if defined(SSLAB_WITH_NCCL) && !defined(USE_C10D_NCCL)
+#define SSLAB_HAVE_GLOO 1
+#endif
+#if defined(SSLAB_WITH_NCCL) && __has_include(<nccl.h>)
+#ifndef USE_C10D_NCCL
 #define USE_C10D_NCCL 1
+#endif
+#define SSLAB_HAVE_NCCL 1
 #endif
 
 #include "sslab/distributed.h"
@@ -15,10 +26,13 @@
 #include <torch/csrc/autograd/function_hook.h>
 #include <torch/csrc/autograd/variable.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/version.h>
-#ifdef USE_C10D_NCCL
+#ifdef SSLAB_HAVE_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef SSLAB_HAVE_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -247,9 +261,9 @@ void Communicator::barrier() {
 
 std::shared_ptr<Communicator> connect(const DistEnv& env, const std::string& backend, std::chrono::milliseconds timeout,
                                       const torch::Device& device) {
-  SSLAB_ASSERT(env.world_size > 1, "connect() needs a world of at least 2 processes");
+  SSLAB_ASSERT(env.world_size >= 1, "connect() needs a world of at least 1 process");
   std::string chosen = backend == "auto" ? (device.is_cuda() ? "nccl" : "gloo") : backend;
-#ifndef USE_C10D_NCCL
+#ifndef SSLAB_HAVE_NCCL
   SSLAB_CHECK(chosen != "nccl", "distributed.backend = \"nccl\" needs sslab built against a CUDA LibTorch with NCCL; "
                                 "this build has Gloo only (use \"gloo\")");
 #endif
@@ -281,6 +295,7 @@ std::shared_ptr<Communicator> connect(const DistEnv& env, const std::string& bac
   impl->store = c10::make_intrusive<c10d::PrefixStore>("sslab", store);
   try {
     if (chosen == "gloo") {
+#ifdef SSLAB_HAVE_GLOO
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
       const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
       bool loopback = env.master_addr == "localhost" || env.master_addr.rfind("127.", 0) == 0;
@@ -292,8 +307,11 @@ std::shared_ptr<Communicator> connect(const DistEnv& env, const std::string& bac
         opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
       opts->threads = 2;
       impl->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.world_size, opts);
+#else
+      throw UserError("distributed.backend = \"gloo\": this LibTorch ships no Gloo headers (gloo/*.h); use \"nccl\"");
+#endif
     } else {
-#ifdef USE_C10D_NCCL
+#ifdef SSLAB_HAVE_NCCL
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
       impl->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.world_size, opts);

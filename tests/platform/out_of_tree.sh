@@ -39,7 +39,9 @@ mkdir -p "$lib/sslab/plugins"
 
 echo "== configure plugins/template out of tree"
 cp -r "$source/plugins/template" "$work/src"   # a copy, as a researcher would start
-cmake -S "$work/src" -B "$work/tpl" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix"
+torch_dir=$(sed -n 's/^Torch_DIR:[A-Z]*=//p' "$build/CMakeCache.txt")  # a LibTorch outside the default search path
+cmake -S "$work/src" -B "$work/tpl" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+  ${torch_dir:+"-DTorch_DIR=$torch_dir"}
 echo "== build it"
 cmake --build "$work/tpl"
 plugin=$work/tpl/libsslab-template.so

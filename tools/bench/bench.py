@@ -4,6 +4,7 @@ training step in sslab (C++), next to the same model and step written in
 PyTorch Python on the same LibTorch build, measured in one run.
 
   tools/bench/bench.py [RECIPE ...] [--steps N] [--threads T] [--sslab PATH]
+                       [--device cuda --precision bf16 --peak-tflops 989]
 
 Default recipe: recipes/vision/mae_fmnist.toml. Supported models: vision.vit
 encoders trained with vision.mae (the Python twin is tools/bench/mae_reference.py).
@@ -13,8 +14,15 @@ each side's step time. Both sides use the recipe's batch size and
 train.threads intra-op threads, read Fashion-MNIST, and run AdamW. The
 sslab side is `sslab train` itself (loader, objectives, backward, optimizer)
 with its online probe off; its figures come from metrics.jsonl.
+
+On a GPU (--device cuda) both sides keep the model on the device, copy each
+batch there, optionally run the forward under bf16 autocast (--precision
+bf16), and the Python side synchronises before reading the clock. With
+--peak-tflops the report adds model FLOP utilisation (MFU): achieved model
+FLOP/s over the card's dense peak (H100/H200 SXM bf16: 989).
 """
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -55,7 +63,7 @@ def fmnist_images(root):
     return torch.from_numpy(data.reshape(-1, 1, 28, 28).copy())
 
 
-def python_side(recipe, steps, warmup, threads):
+def python_side(recipe, steps, warmup, threads, device="cpu", precision="fp32", data_root=None):
     enc = recipe["encoders"]["image"] if "image" in recipe.get("encoders", {}) else next(iter(recipe["encoders"].values()))
     obj = recipe["objectives"][0]
     train = recipe.get("train", {})
@@ -67,33 +75,44 @@ def python_side(recipe, steps, warmup, threads):
                                                      "decoder_mlp_ratio", "norm_pix_loss"] if k in obj})
     opt = mae_reference.make_optimizer(model, train.get("lr", 1e-3), train.get("weight_decay", 0.05),
                                        tuple(train.get("betas", [0.9, 0.95])))
-    images = fmnist_images(recipe["data"]["train"].get("root", "/usr/share/datasets/fashion-mnist"))
+    images = fmnist_images(data_root or recipe["data"]["train"].get("root", "/usr/share/datasets/fashion-mnist"))
     bs = train.get("batch_size", 256)
     gen = torch.Generator().manual_seed(0)
+    cuda = device.startswith("cuda")
+    model.to(device)
+    if cuda:  # the optimizer was built on CPU parameters: rebuild it on the moved ones
+        opt = mae_reference.make_optimizer(model, train.get("lr", 1e-3), train.get("weight_decay", 0.05),
+                                           tuple(train.get("betas", [0.9, 0.95])))
+        images = images.pin_memory()
 
     def step():
         idx = torch.randint(0, images.shape[0], (bs,), generator=gen)
-        x = images[idx].float() / 255.0
-        loss = model(x)
+        x = images[idx].to(device, non_blocking=True).float() / 255.0
+        with (torch.autocast("cuda", dtype=torch.bfloat16) if cuda and precision == "bf16"
+              else contextlib.nullcontext()):
+            loss = model(x)
         opt.zero_grad()
         loss.backward()
         opt.step()
         return loss
 
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(warmup):
         step()
     with torch.profiler.profile(with_flops=True) as prof:
         step()
     flops = sum(e.flops for e in prof.key_averages() if e.flops)
     times = []
+    sync()
     for _ in range(steps):
         t0 = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t0)
     return {"step_s": statistics.median(times), "batch": bs, "flops": flops}
 
 
-def sslab_side(sslab, recipe_path, steps, warmup, threads):
+def sslab_side(sslab, recipe_path, steps, warmup, threads, extra=()):
     with tempfile.TemporaryDirectory() as tmp:
         run = os.path.join(tmp, "run")
         every = max(1, steps // 3)
@@ -102,7 +121,7 @@ def sslab_side(sslab, recipe_path, steps, warmup, threads):
                "--set", f"train.steps={total}", "--set", f"train.warmup_steps=0",
                "--set", "train.probe=false", "--set", f"train.threads={threads}",
                "--set", f"log.every_steps={every}", "--set", "log.progress=\"none\"",
-               "--set", "log.tensorboard=false", "--set", f"checkpoint.every_steps={10 ** 9}"]
+               "--set", "log.tensorboard=false", "--set", f"checkpoint.every_steps={10 ** 9}", *extra]
         if warmup % every:
             raise SystemExit("internal: warmup must be a multiple of the log interval")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -118,6 +137,11 @@ def main():
     ap.add_argument("--threads", type=int, default=0, help="threads (default: the recipe's train.threads, else cores)")
     ap.add_argument("--sslab", default=os.path.join(ROOT, "build/bin/sslab"))
     ap.add_argument("--json", action="store_true", help="print JSON")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast on CUDA")
+    ap.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: the recipe's)")
+    ap.add_argument("--peak-tflops", type=float, default=0.0,
+                    help="the device's dense peak TFLOP/s; adds MFU to the report")
     bench_alloc.add_argument(ap)
     args = ap.parse_args()
     python_alloc = bench_alloc.ensure(args.python_alloc)
@@ -127,8 +151,11 @@ def main():
         threads = args.threads or recipe.get("train", {}).get("threads", 0) or os.cpu_count()
         every = max(1, args.steps // 3)
         warmup = every
-        py = python_side(recipe, args.steps, 3, threads)
-        cc = sslab_side(args.sslab, path, args.steps, warmup, threads)
+        py = python_side(recipe, args.steps, 3, threads, args.device, args.precision, args.data_root)
+        extra = ["--set", f"train.device=\"{args.device}\"", "--set", f"train.precision=\"{args.precision}\""]
+        if args.data_root:
+            extra += ["--set", f"data.train.root=\"{args.data_root}\"", "--set", f"data.test.root=\"{args.data_root}\""]
+        cc = sslab_side(args.sslab, path, args.steps, warmup, threads, extra)
         bs = py["batch"]
         cc_step = bs / cc["samples_per_s"]
         row = {"recipe": os.path.relpath(path, ROOT), "threads": threads, "batch_size": bs,
@@ -139,17 +166,23 @@ def main():
                                   "gflop_per_s": py["flops"] / py["step_s"] / 1e9},
                "speedup_vs_python": py["step_s"] / cc_step}
         row["python_allocator"] = python_alloc
+        row["device"] = args.device
+        row["precision"] = args.precision
+        if args.peak_tflops:
+            for side in ("sslab", "pytorch_python"):
+                row[side]["mfu"] = row[side]["gflop_per_s"] / (args.peak_tflops * 1e3)
         results.append(row)
     if args.json:
         print(json.dumps(results, indent=2))
         return
     for r in results:
-        print(f"{r['recipe']}  batch {r['batch_size']}, {r['threads']} threads, "
+        print(f"{r['recipe']}  {r['device']} {r['precision']}, batch {r['batch_size']}, {r['threads']} threads, "
               f"{r['model_gflop_per_step']:.2f} GFLOP/step (fwd+bwd matmuls)")
         print(f"  {'':16} {'step ms':>10} {'samples/s':>10} {'GFLOP/s':>9}")
         for side in ("sslab", "pytorch_python"):
             s = r[side]
-            print(f"  {side:16} {s['step_ms']:10.1f} {s['samples_per_s']:10.1f} {s['gflop_per_s']:9.2f}")
+            mfu = f"  MFU {100 * s['mfu']:.1f}%" if "mfu" in s else ""
+            print(f"  {side:16} {s['step_ms']:10.1f} {s['samples_per_s']:10.1f} {s['gflop_per_s']:9.2f}{mfu}")
         print(f"  sslab / python speed: {r['speedup_vs_python']:.2f}x  (Python side on {python_alloc})")
 
 

@@ -78,7 +78,7 @@ class SSLAB_API Communicator {
   std::unique_ptr<Impl> impl_;
 };
 
-// Creates the process group of `env` (world_size > 1): a TCPStore at
+// Creates the process group of `env` (a world of one works too): a TCPStore at
 // MASTER_ADDR:MASTER_PORT, then ProcessGroupGloo ("gloo") or
 // ProcessGroupNCCL ("nccl", CUDA builds only). `backend` "auto" picks nccl
 // for a CUDA device, gloo otherwise. Failing to reach the master within
