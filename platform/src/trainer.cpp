@@ -121,10 +121,13 @@ void load_module(torch::serialize::InputArchive& in, const std::string& key, tor
   }
 }
 
-torch::serialize::InputArchive open_checkpoint(const std::string& file) {
+// Tensors are mapped onto `device` as they are read: a checkpoint written on a
+// GPU loads on the CPU and the other way round (Module::load would otherwise
+// keep the saved device).
+torch::serialize::InputArchive open_checkpoint(const std::string& file, const torch::Device& device) {
   torch::serialize::InputArchive in;
   try {
-    in.load_from(file);
+    in.load_from(file, device);
   } catch (const c10::Error& e) {
     throw UserError(str(file, ": not a readable sslab checkpoint (", e.what_without_backtrace(), ")"));
   }
@@ -453,7 +456,7 @@ void Run::save_checkpoint(int64_t step) {
 }
 
 void Run::restore(const std::string& file) {
-  auto in = open_checkpoint(file);
+  auto in = open_checkpoint(file, exp_->context().device);
   step_ = scalar_of(in, "step");
   int64_t epoch = scalar_of(in, "loader_epoch"), batch = scalar_of(in, "loader_batch");
   for (const auto& [name, m] : exp_->modules()) load_module(in, "model/" + name, *m, file);
@@ -620,7 +623,7 @@ TrainResult resume(const std::string& run_dir, const TrainOptions& options) {
 }
 
 int64_t load_weights(Experiment& exp, const std::string& checkpoint) {
-  auto in = open_checkpoint(checkpoint);
+  auto in = open_checkpoint(checkpoint, exp.context().device);
   for (const auto& [name, m] : exp.modules()) load_module(in, "model/" + name, *m, checkpoint);
   return scalar_of(in, "step");
 }

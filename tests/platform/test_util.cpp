@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sslab/files.h"
 #include "sslab/trainer.h"
 
 #include <signal.h>
@@ -29,8 +30,7 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
+  sslab::remove_tree(path_.string());  // not fs::remove_all: see sslab/files.h
 }
 
 std::string TempDir::write(const std::string& relative, const std::string& text) const {

@@ -94,7 +94,7 @@ class Mae(nn.Module):
         # Patches in the convolution's (C, p, q) order, as the C++ patch embedding.
         flat = images.reshape(B, C, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(B, self.n, C * p * p)
         x = self.patch_embed(flat) + self.pos
-        noise = torch.rand(B, self.n)
+        noise = torch.rand(B, self.n, device=images.device)
         ids_shuffle = torch.argsort(noise, 1)
         ids_restore = torch.argsort(ids_shuffle, 1)
         ids_keep = ids_shuffle[:, : self.keep]

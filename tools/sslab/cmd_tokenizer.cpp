@@ -11,6 +11,7 @@
 #include "args.h"
 #include "commands.h"
 #include "sslab/components.h"
+#include "sslab/files.h"
 #include "sslab/plugin_host.h"
 #include "sslab/recipe.h"
 #include "sslab/recipe_schema.h"
@@ -81,11 +82,10 @@ int train(const Args& args) {
         break;
       }
     }
-    fs::remove_all(tmp);
+    remove_tree(tmp.string());  // not fs::remove_all: see sslab/files.h
     std::cout << target.string() << ": " << tok->vocab_size() << " pieces\n";
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    remove_tree(tmp.string());
     throw;
   }
   return 0;
