@@ -118,6 +118,10 @@ void register_datasets(Registrar& r) {
       .choices({"all", "train", "test"});
   s.number("test_fraction", 0.2, "share of each class's entries in the test split").min(0).max(1);
   s.integer("split_seed", int64_t{0}, "seed of the split (and of the sample order)").min(0);
+  s.string("order", std::string("seeded"),
+           "sample order: seeded (a shuffle mixing the classes) or file (as the files list them, e.g. to pair "
+           "with another dataset in ssl.paired)")
+      .choices({"seeded", "file"});
   s.string("tokenizer", std::string("text"), "the tokenizer (name under [tokenizers])");
   s.integer("max_length", int64_t{128}, "ids per sample, [CLS] and [SEP] included").min(2);
   s.string("long_entries", std::string("truncate"), "entries past max_length: truncate, or window (several samples)")
@@ -141,6 +145,7 @@ void register_datasets(Registrar& r) {
               o.split = c.get_string("split");
               o.test_fraction = c.get_float("test_fraction");
               o.split_seed = static_cast<uint64_t>(c.get_int("split_seed"));
+              o.order = c.get_string("order");
               o.max_length = c.get_int("max_length");
               o.long_entries = c.get_string("long_entries");
               o.window_stride = c.get_int("window_stride");

@@ -92,7 +92,7 @@ TextDataset::TextDataset(const TextDatasetOptions& options, std::shared_ptr<Toke
   }
   std::sort(chosen.begin(), chosen.end());
   // A seeded order mixing the classes, so that `limit` takes a fair sample.
-  shuffle(chosen, options_.split_seed + 1);
+  if (options_.order == "seeded") shuffle(chosen, options_.split_seed + 1);
   for (int32_t i : chosen) {
     texts_.push_back(std::move(all_texts[static_cast<size_t>(i)]));
     labels_.push_back(all_labels[static_cast<size_t>(i)]);

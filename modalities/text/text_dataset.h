@@ -29,6 +29,7 @@ struct TextDatasetOptions {
   std::string split = "all";   // all, train or test
   double test_fraction = 0.2;
   uint64_t split_seed = 0;
+  std::string order = "seeded";  // "seeded": a shuffle mixing the classes; "file": as the files list them
   int64_t max_length = 128;               // ids per sample, [CLS]/[SEP] included
   std::string long_entries = "truncate";  // truncate or window
   int64_t window_stride = 0;              // pieces between window starts (0: max_length minus specials)

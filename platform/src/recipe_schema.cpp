@@ -132,7 +132,11 @@ void load_recipe_plugins(const Recipe& recipe, PluginHost& host) {
 
 static void validate_components(const RecipeNode& section, ComponentKind kind, const Registries& registries) {
   if (!section.exists()) return;
-  for (const auto& name : section.keys()) component_config(section.child(name), kind, registries);
+  for (const auto& name : section.keys()) {
+    component_config(section.child(name), kind, registries);
+    // A combining dataset (ssl.paired) holds its parts as nested datasets.
+    if (kind == ComponentKind::Dataset) validate_components(section.child(name).child("parts"), kind, registries);
+  }
 }
 
 void validate_recipe(const Recipe& recipe, const Registries& registries) {

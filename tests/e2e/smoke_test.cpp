@@ -43,11 +43,20 @@ TEST_P(Smoke, LossFallsAndProbesBeatChance) {
   auto loss = metric(dir / "run", "loss");
   ASSERT_GE(loss.size(), 2u);
   EXPECT_LT(loss.back(), 0.9 * loss.front()) << "loss did not fall";
-  if (fs::exists(dir / "run/eval.json")) {
+  if (!fs::exists(dir / "run/eval.json")) return;
+  std::string eval = sslab_test::read_text(dir / "run/eval.json");
+  if (eval.find("\"linear_probe\": {") != std::string::npos) {
     // Smoke datasets have 4 (template) or 10 (Fashion-MNIST) balanced classes.
     double chance = GetParam().find("template") != std::string::npos ? 0.25 : 0.1;
     EXPECT_GT(eval_accuracy(dir / "run", "linear_probe"), 2 * chance);
     EXPECT_GT(eval_accuracy(dir / "run", "knn"), 2 * chance);
+  }
+  // Cross-modal recipes: Recall@5 in both directions beats twice its chance.
+  for (const char* dir_name : {"retrieval/a_to_b", "retrieval/b_to_a"}) {
+    auto pos = eval.find(std::string("\"") + dir_name + "\": {");
+    if (pos == std::string::npos) continue;
+    auto value = [&](const std::string& key) { return std::stod(eval.substr(eval.find("\"" + key + "\": ", pos) + key.size() + 4)); };
+    EXPECT_GT(value("recall@5"), 2 * value("chance@5")) << dir_name;
   }
 }
 

@@ -365,8 +365,11 @@ class Retrieval : public Evaluator {
 
 }  // namespace
 
+void register_paired_dataset(Registrar& r);  // paired.cpp
+
 void register_builtin_components(Registries& reg) {
   Registrar r("sslab", "");
+  register_paired_dataset(r);
   r.head("ssl.mlp", "MLP projector/predictor head: Linear -> [BatchNorm] -> ReLU ... -> Linear", mlp_head_schema(),
          make_mlp_head);
   {
