@@ -31,6 +31,10 @@ Schema train_schema() {
   s.string("schedule", std::string("cosine"), "learning-rate schedule after warmup").choices({"cosine", "constant"});
   s.number("grad_clip", 0.0, "clip the global gradient norm to this (0: off)").min(0);
   s.integer("accumulate", int64_t{1}, "micro-batches per optimizer step").min(1);
+  s.integer("release_memory_every", int64_t{200},
+            "return the allocator's free pages to the OS every N steps (jemalloc; 0: never): bounds memory when "
+            "batch shapes vary, at the cost of re-touching them once")
+      .min(0);
   s.string("device", std::string("cpu"), "cpu or cuda").choices({"cpu", "cuda"});
   s.string("precision", std::string("fp32"), "fp32, or bf16 autocast on CUDA").choices({"fp32", "bf16"});
   s.integer("workers", int64_t{2}, "data loader worker threads").min(0);

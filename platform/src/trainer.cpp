@@ -1,4 +1,5 @@
 #include "sslab/trainer.h"
+#include "sslab/files.h"
 
 #include <algorithm>
 #include <chrono>
@@ -502,6 +503,7 @@ TrainResult Run::go() {
   Progress progress(rank0 ? log_cfg_.get_string("progress") : "none", total_steps_, step_);
   double clip = train_.get_float("grad_clip");
   int64_t log_every = log_cfg_.get_int("every_steps"), ckpt_every = ckpt_cfg_.get_int("every_steps");
+  int64_t release_every = train_.get_int("release_memory_every");
   std::vector<torch::Tensor> params = exp_->parameters();
   for (const auto& [n, m] : exp_->modules()) m->train();
   double last_loss = 0;
@@ -586,6 +588,7 @@ TrainResult Run::go() {
       samples_since_log = 0;
     }
     if ((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps_) save_checkpoint(step);
+    if (release_every > 0 && step % release_every == 0) release_free_memory();
   }
   progress.finish();
   if (comm_) comm_->barrier();  // every rank is done with collectives; rank 0 evaluates alone
