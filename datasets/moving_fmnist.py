@@ -38,15 +38,19 @@ def main():
     if not os.access(gen, os.X_OK):
         sys.exit("moving_fmnist.py: %s is missing; build sslab first (tools/build.sh)" % gen)
     manifest = os.path.join(args.out, "manifest.tsv")
-    cmd = [gen, "--out", args.out, "--train", str(args.train), "--test", str(args.test), "--seed", str(args.seed),
-           "--jobs", str(args.jobs)] + args.extra
-    if os.path.exists(manifest):
-        with open(manifest) as f:
-            rows = sum(1 for _ in f) - 1
-        if rows == args.train + args.test and not args.extra:
-            print("moving_fmnist.py: %s already lists %d clips; delete it to regenerate" % (manifest, rows))
-            return
-    sys.exit(subprocess.call(cmd))
+    stamp = os.path.join(args.out, "generator_args.txt")
+    cmd = [gen, "--out", args.out, "--train", str(args.train), "--test", str(args.test), "--seed", str(args.seed)]
+    cmd += args.extra
+    # --jobs does not change the output (the files are byte-identical), so it is not part of the stamp.
+    wanted = " ".join(cmd[3:]) + "\n"
+    if os.path.exists(manifest) and os.path.exists(stamp) and open(stamp).read() == wanted:
+        print("moving_fmnist.py: %s is up to date (delete it to regenerate)" % manifest)
+        return
+    rc = subprocess.call(cmd + ["--jobs", str(args.jobs)])
+    if rc == 0:
+        with open(stamp, "w") as f:
+            f.write(wanted)
+    sys.exit(rc)
 
 
 if __name__ == "__main__":

@@ -141,8 +141,7 @@ Sample ClipsDataset::get(int64_t index) const {
       std::mt19937_64 rng(mix_seed(options_.seed, static_cast<uint64_t>(index), 0x636c6970ull));
       start = static_cast<int64_t>(rng() % static_cast<uint64_t>(available - span + 1));
     }
-    return clip_sample(reader.read_clip(start, options_.frames, options_.stride), row.classes, classes_,
-                       single_item_);
+    return clip_sample(reader.read_clip(start, options_.frames, options_.stride), row.classes, classes_, single_item_);
   } catch (const DataError&) {
     cache.drop(row.path);
     throw;

@@ -37,7 +37,9 @@ class ClipsDataset : public Dataset {
   Sample get(int64_t index) const override;
   int64_t num_classes() const override { return single_item_ ? classes_ : 0; }
   int64_t item_classes() const { return classes_; }
-  const std::string& path(int64_t index) const { return rows_.at(static_cast<size_t>(index / options_.clips_per_video)).path; }
+  const std::string& path(int64_t index) const {
+    return rows_.at(static_cast<size_t>(index / options_.clips_per_video)).path;
+  }
 
  private:
   struct Row {

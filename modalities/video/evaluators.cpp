@@ -42,7 +42,7 @@ EvalResults NextFrameEval::evaluate(BuildContext& ctx) {
     torch::Tensor clip = b.at(enc->input()).to(ctx.device);
     Rollout r = rollout(*enc, *dec, clip, k, n, "prediction");
     torch::Tensor truth = clip.slice(1, k, k + n);
-    torch::Tensor pred = torch::sigmoid(r.logits);
+    torch::Tensor pred = dec->pixels(r.logits);
     const int64_t bs = clip.size(0);
     model_sum += mse_per_frame(pred, truth).to(torch::kCPU, torch::kFloat64) * bs;
     torch::Tensor last = clip.select(1, k - 1).unsqueeze(1).expand_as(truth);
@@ -83,7 +83,7 @@ torch::Tensor multilabel_probe_scores(const torch::Tensor& train_x, const torch:
       for (auto& g : opt.param_groups()) g.options().set_lr(lr);
       torch::Tensor idx = perm.slice(0, s, std::min(n, s + o.batch_size));
       torch::Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(head(xtr.index_select(0, idx)),
-                                                                                 train_y.index_select(0, idx));
+                                                                                   train_y.index_select(0, idx));
       opt.zero_grad();
       loss.backward();
       opt.step();
@@ -162,8 +162,8 @@ EvalResults ItemProbe::evaluate(BuildContext& ctx) {
   torch::Tensor ytr = torch::cat(tr.y), yte = torch::cat(te.y);
   EvalResults res;
   auto probe = [&](const std::string& part, const std::string& result) {
-    torch::Tensor scores = multilabel_probe_scores(torch::cat(tr.x.at(part)), ytr, torch::cat(te.x.at(part)),
-                                                   options_.probe);
+    torch::Tensor scores =
+        multilabel_probe_scores(torch::cat(tr.x.at(part)), ytr, torch::cat(te.x.at(part)), options_.probe);
     res["items/" + result]["map"] = mean_average_precision(scores, yte);
     res["items/" + result]["recall_at_m"] = recall_at_m(scores, yte);
   };

@@ -57,15 +57,15 @@ std::vector<torch::Tensor> VideoEncoder::step(const torch::Tensor& features, con
   std::vector<torch::Tensor> next;
   torch::Tensor x = features;
   for (size_t l = 0; l < cells_.size(); ++l) {
-    torch::Tensor h = state.empty() ? torch::zeros({x.size(0), options_.hidden(), x.size(2), x.size(3)}, x.options())
-                                    : state[l];
+    torch::Tensor h =
+        state.empty() ? torch::zeros({x.size(0), options_.hidden(), x.size(2), x.size(3)}, x.options()) : state[l];
     x = cells_[l]->forward(x, h);
     next.push_back(x);
   }
   return next;
 }
 
-torch::Tensor VideoEncoder::hidden_states(const torch::Tensor& clip) {
+torch::Tensor VideoEncoder::hidden_states(const torch::Tensor& clip, torch::Tensor* features) {
   SSLAB_CHECK(clip.dim() == 5 && clip.size(2) == options_.in_channels(), "video.encoder: expected frames [B,T,",
               options_.in_channels(), ",H,W], got ", clip.sizes());
   const int64_t b = clip.size(0), t = clip.size(1);
@@ -76,16 +76,20 @@ torch::Tensor VideoEncoder::hidden_states(const torch::Tensor& clip) {
     state = step(f.select(1, i), state);
     hs.push_back(state.back());
   }
+  if (features) *features = f;
   return torch::stack(hs, 1);
 }
 
 torch::Tensor VideoEncoder::embed(const Batch& batch) {
-  torch::Tensor h = hidden_states(batch.at(input()));  // [B,T,hid,g,g]
+  torch::Tensor f;
+  torch::Tensor h = hidden_states(batch.at(input()), &f);  // [B,T,hid,g,g]
   if (options_.pool() == "last") return h.select(1, h.size(1) - 1).mean({2, 3});
+  if (options_.pool() == "both") return torch::cat({h.mean({1, 3, 4}), f.mean({1, 3, 4})}, 1);
   return h.mean({1, 3, 4});
 }
 
-FrameDecoder::FrameDecoder(int64_t in, int64_t width, int64_t upsample, int64_t out_channels) {
+FrameDecoder::FrameDecoder(int64_t in, int64_t width, int64_t upsample, int64_t out_channels, bool sigmoid_output)
+    : sigmoid_output_(sigmoid_output) {
   net_ = torch::nn::Sequential();
   net_->push_back(conv(in, width, 3));
   net_->push_back(torch::nn::LeakyReLU(torch::nn::LeakyReLUOptions().negative_slope(0.2)));
@@ -118,7 +122,7 @@ Rollout rollout(VideoEncoder& encoder, FrameDecoder& decoder, const torch::Tenso
   std::vector<torch::Tensor> logits, readouts;
   for (int64_t j = 0; j < n; ++j) {
     if (j > 0) {
-      torch::Tensor input = feedback == "prediction" ? torch::sigmoid(logits.back()) : clip.select(1, k + j - 1);
+      torch::Tensor input = feedback == "prediction" ? decoder.pixels(logits.back()) : clip.select(1, k + j - 1);
       cur = encoder.encode_frames(input);
       state = encoder.step(cur, state);
     }
@@ -135,12 +139,16 @@ torch::Tensor mse_per_frame(const torch::Tensor& pred, const torch::Tensor& targ
 
 FramePrediction::FramePrediction(std::shared_ptr<VideoEncoder> encoder, std::shared_ptr<FrameDecoder> decoder,
                                  FramePredictionOptions options, std::shared_ptr<VideoEncoder> target)
-    : encoder_(std::move(encoder)), decoder_(std::move(decoder)), target_(std::move(target)),
+    : encoder_(std::move(encoder)),
+      decoder_(std::move(decoder)),
+      target_(std::move(target)),
       options_(std::move(options)) {
+  SSLAB_CHECK(options_.loss() != "bce" || decoder_->sigmoid_output(),
+              "video.frame_prediction: loss = \"bce\" needs a decoder with output = \"sigmoid\"");
   if (options_.target() == "latent") {
     SSLAB_CHECK(target_, "video.frame_prediction: the latent target needs an EMA copy of the encoder");
-    latent_predictor_ = register_module(
-        "latent_predictor", conv(encoder_->readout_dim(), encoder_->options().channels(), 1));
+    latent_predictor_ =
+        register_module("latent_predictor", conv(encoder_->readout_dim(), encoder_->options().channels(), 1));
   }
 }
 
@@ -150,8 +158,10 @@ ObjectiveOutput FramePrediction::compute(const Batch& batch) {
   const bool latent = options_.target() == "latent";
   Rollout r = rollout(*encoder_, *decoder_, clip, k, n, options_.feedback(), latent);
   torch::Tensor truth = clip.slice(1, k, k + n);
-  torch::Tensor pixel_loss = options_.loss() == "bce" ? F::binary_cross_entropy_with_logits(r.logits, truth)
-                                                      : F::mse_loss(torch::sigmoid(r.logits), truth);
+  // MSE on the raw output of a linear decoder (on the sigmoid of a sigmoid one).
+  torch::Tensor pixel_loss = options_.loss() == "bce"
+                                 ? F::binary_cross_entropy_with_logits(r.logits, truth)
+                                 : F::mse_loss(decoder_->sigmoid_output() ? torch::sigmoid(r.logits) : r.logits, truth);
   ObjectiveOutput out;
   out.loss = pixel_loss;
   if (latent) {
@@ -159,8 +169,8 @@ ObjectiveOutput FramePrediction::compute(const Batch& batch) {
     {
       torch::NoGradGuard no_grad;
       target_features = target_->encode_frames(truth.flatten(0, 1));
-      target_features = target_features.view({clip.size(0), n, target_features.size(1), target_features.size(2),
-                                              target_features.size(3)});
+      target_features = target_features.view(
+          {clip.size(0), n, target_features.size(1), target_features.size(2), target_features.size(3)});
     }
     torch::Tensor pred = latent_predictor_(r.readouts.flatten(0, 1)).view(target_features.sizes());
     // Normalised per position over channels, so scale cannot shrink the loss.
@@ -171,7 +181,7 @@ ObjectiveOutput FramePrediction::compute(const Batch& batch) {
   }
   torch::NoGradGuard no_grad;
   out.metrics["pixel_loss"] = pixel_loss.item<double>();
-  out.metrics["mse_per_frame"] = mse_per_frame(torch::sigmoid(r.logits), truth).mean().item<double>();
+  out.metrics["mse_per_frame"] = mse_per_frame(decoder_->pixels(r.logits), truth).mean().item<double>();
   torch::Tensor last = clip.select(1, k - 1).unsqueeze(1).expand_as(truth);
   out.metrics["copy_last_mse_per_frame"] = mse_per_frame(last, truth).mean().item<double>();
   return out;

@@ -16,13 +16,15 @@
 namespace sslab::video {
 
 struct VideoEncoderOptions {
-  TORCH_ARG(int64_t, in_channels) = 1;   // 1 gray, 3 RGB
-  TORCH_ARG(int64_t, channels) = 32;     // frame features c
-  TORCH_ARG(int64_t, hidden) = 64;       // ConvGRU state
-  TORCH_ARG(int64_t, downsample) = 2;    // stride-2 convolutions of the frame net (grid = H / 2^downsample)
-  TORCH_ARG(int64_t, layers) = 1;        // stacked ConvGRU cells
-  TORCH_ARG(int64_t, kernel) = 3;        // ConvGRU kernel
-  TORCH_ARG(std::string, pool) = "mean";  // embedding: mean of h over time, or h of the last frame ("last")
+  TORCH_ARG(int64_t, in_channels) = 1;  // 1 gray, 3 RGB
+  TORCH_ARG(int64_t, channels) = 32;    // frame features c
+  TORCH_ARG(int64_t, hidden) = 64;      // ConvGRU state
+  TORCH_ARG(int64_t, downsample) = 2;   // stride-2 convolutions of the frame net (grid = H / 2^downsample)
+  TORCH_ARG(int64_t, layers) = 1;       // stacked ConvGRU cells
+  TORCH_ARG(int64_t, kernel) = 3;       // ConvGRU kernel
+  // Clip embedding: "mean" of h over time and space, h of the "last" frame,
+  // or "both": mean h next to the mean frame features f ([hid + c]).
+  TORCH_ARG(std::string, pool) = "mean";
 };
 
 // A convolutional GRU cell (Ballas et al. 2016) with GroupNorm-free gates.
@@ -50,11 +52,14 @@ class VideoEncoder : public Encoder {
   static torch::Tensor readout(const torch::Tensor& features, const std::vector<torch::Tensor>& state) {
     return torch::cat({state.back(), features}, 1);
   }
-  // Hidden states of the last layer for every frame of a clip [B,T,C,H,W] -> [B,T,hid,g,g].
-  torch::Tensor hidden_states(const torch::Tensor& clip);
+  // Hidden states of the last layer for every frame of a clip [B,T,C,H,W] -> [B,T,hid,g,g];
+  // the frame features [B,T,c,g,g] too when `features` is given.
+  torch::Tensor hidden_states(const torch::Tensor& clip, torch::Tensor* features = nullptr);
 
   torch::Tensor embed(const Batch& batch) override;
-  int64_t embed_dim() const override { return options_.hidden(); }
+  int64_t embed_dim() const override {
+    return options_.pool() == "both" ? options_.hidden() + options_.channels() : options_.hidden();
+  }
   int64_t readout_dim() const { return options_.hidden() + options_.channels(); }
   const VideoEncoderOptions& options() const { return options_; }
 
@@ -66,21 +71,29 @@ class VideoEncoder : public Encoder {
 
 // Upsamples a readout [B, in, g, g] back to a frame [B, C, g 2^up, g 2^up]:
 // conv, then per level nearest x2 + conv (widths halving), then a 3x3 conv
-// to C channels. forward() gives pixels in [0,1]; logits() before the sigmoid.
+// to C channels. logits() is the raw output; pixels() maps it to [0,1]: a
+// sigmoid, or ("linear" output) a clamp, so that a pixel MSE on the raw
+// output keeps its gradient where a saturated sigmoid would lose it.
 class FrameDecoder : public Head {
  public:
-  FrameDecoder(int64_t in, int64_t width, int64_t upsample, int64_t out_channels);
+  FrameDecoder(int64_t in, int64_t width, int64_t upsample, int64_t out_channels, bool sigmoid_output = false);
   torch::Tensor logits(const torch::Tensor& x);
-  torch::Tensor forward(const torch::Tensor& x) override { return torch::sigmoid(logits(x)); }
+  torch::Tensor pixels(const torch::Tensor& raw) const {
+    return sigmoid_output_ ? torch::sigmoid(raw) : raw.clamp(0.0, 1.0);
+  }
+  torch::Tensor forward(const torch::Tensor& x) override { return pixels(logits(x)); }
+  bool sigmoid_output() const { return sigmoid_output_; }
 
  private:
   torch::nn::Sequential net_{nullptr};
+  bool sigmoid_output_;
 };
 
 struct FramePredictionOptions {
   TORCH_ARG(int64_t, context_frames) = 10;  // k
   TORCH_ARG(int64_t, predict_frames) = 10;  // n
-  TORCH_ARG(std::string, loss) = "mse";     // pixel loss: mse or bce
+  TORCH_ARG(std::string,
+            loss) = "mse";  // pixel loss: mse (on the raw output of a linear decoder) or bce (sigmoid decoder)
   TORCH_ARG(std::string, target) = "pixels";  // pixels, or latent (features of an EMA copy of the frame net)
   // What the encoder reads while predicting frame k+j (j >= 1): its own
   // prediction of the previous frame (as at test time) or the true frame.
@@ -88,7 +101,7 @@ struct FramePredictionOptions {
 };
 
 struct Rollout {
-  torch::Tensor logits;    // [B,n,C,H,W] decoder logits of frames k..k+n-1
+  torch::Tensor logits;    // [B,n,C,H,W] raw decoder output for frames k..k+n-1 (decoder.pixels() maps it to [0,1])
   torch::Tensor readouts;  // [B,n,hid+c,g,g]
 };
 

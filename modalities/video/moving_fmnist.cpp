@@ -48,8 +48,9 @@ torch::Tensor read_idx(const std::string& path, int dims) {
 std::string find_file(const std::string& root, const std::string& name) {
   for (const std::string& candidate : {root + "/" + name, root + "/" + name + ".gz"})
     if (fs::exists(candidate)) return candidate;
-  throw DataError(root + "/" + name + "[.gz]",
-                  "missing (install the Debian package dataset-fashion-mnist, or set root to the folder of the IDX files)");
+  throw DataError(
+      root + "/" + name + "[.gz]",
+      "missing (install the Debian package dataset-fashion-mnist, or set root to the folder of the IDX files)");
 }
 
 }  // namespace

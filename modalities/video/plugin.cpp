@@ -88,8 +88,10 @@ void register_models(Registrar& r) {
   e.integer("downsample", int64_t{2}, "stride-2 convolutions per frame (64x64 -> 16x16 grid at 2)").min(1).max(5);
   e.integer("layers", int64_t{1}, "stacked ConvGRU cells").min(1);
   e.integer("kernel", int64_t{3}, "ConvGRU kernel size (odd)").min(1);
-  e.string("pool", std::string("mean"), "clip embedding: mean of the GRU state over time and space, or last frame's")
-      .choices({"mean", "last"});
+  e.string("pool", std::string("mean"),
+           "clip embedding: mean of the GRU state over time and space, the last frame's state, or both (the mean "
+           "state next to the mean frame features)")
+      .choices({"mean", "last", "both"});
   r.encoder("video.encoder", "per-frame conv net + ConvGRU; clip embedding = pooled GRU state", e,
             [](const Config& c, BuildContext&) {
               SSLAB_CHECK(c.get_int("kernel") % 2 == 1, c.locate("kernel"), " must be odd");
@@ -103,13 +105,17 @@ void register_models(Registrar& r) {
   Schema d;
   d.string("encoder", std::string("video"), "the video.encoder it decodes (name under [encoders])");
   d.integer("width", int64_t{64}, "channels of the first decoder level (halved at each upsampling)").min(1);
-  r.head("video.frame_decoder", "ConvGRU readout -> next frame (nearest upsampling + convs, sigmoid)", d,
-         [](const Config& c, BuildContext& ctx) {
-           auto enc = std::dynamic_pointer_cast<VideoEncoder>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")));
+  d.string("output", std::string("linear"),
+           "linear (pixels = the output clamped to [0,1]; pixel MSE on the raw output) or sigmoid (for loss = bce)")
+      .choices({"linear", "sigmoid"});
+  r.head("video.frame_decoder", "ConvGRU readout -> next frame (nearest upsampling + convs; linear or sigmoid output)",
+         d, [](const Config& c, BuildContext& ctx) {
+           auto enc =
+               std::dynamic_pointer_cast<VideoEncoder>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")));
            SSLAB_CHECK(enc, c.locate("encoder"), ": encoder '", c.get_string("encoder"), "' is not a video.encoder");
            const auto& o = enc->options();
            return std::make_shared<FrameDecoder>(enc->readout_dim(), c.get_int("width"), o.downsample(),
-                                                 o.in_channels());
+                                                 o.in_channels(), c.get_string("output") == "sigmoid");
          });
 
   Schema p;
@@ -117,7 +123,8 @@ void register_models(Registrar& r) {
   p.string("decoder", std::string("decoder"), "the video.frame_decoder (name under [heads])");
   p.integer("context_frames", int64_t{10}, "k: frames observed").min(1);
   p.integer("predict_frames", int64_t{10}, "n: frames predicted after them").min(1);
-  p.string("loss", std::string("mse"), "pixel loss: mse or bce").choices({"mse", "bce"});
+  p.string("loss", std::string("mse"), "pixel loss: mse, or bce (binary cross-entropy; decoder output = sigmoid)")
+      .choices({"mse", "bce"});
   p.string("target", std::string("pixels"),
            "pixels, or latent: predict the frame features of an EMA copy of the encoder (the pixel decoder then "
            "trains on detached states, for the MSE metric)")
@@ -126,28 +133,26 @@ void register_models(Registrar& r) {
   p.string("feedback", std::string("prediction"),
            "input while predicting: the model's previous prediction (as at test time) or the true frame")
       .choices({"prediction", "truth"});
-  r.objective("video.frame_prediction",
-              "predict the next n frames from the first k (pixel or latent target); logs MSE per frame beside "
-              "copy-last-frame",
-              p, [](const Config& c, BuildContext& ctx) {
-                auto enc =
-                    std::dynamic_pointer_cast<VideoEncoder>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")));
-                SSLAB_CHECK(enc, c.locate("encoder"), ": encoder '", c.get_string("encoder"),
-                            "' is not a video.encoder");
-                auto dec = std::dynamic_pointer_cast<FrameDecoder>(ctx.head(c.get_string("decoder"), c.locate("decoder")));
-                SSLAB_CHECK(dec, c.locate("decoder"), ": head '", c.get_string("decoder"),
-                            "' is not a video.frame_decoder");
-                FramePredictionOptions o;
-                o.context_frames(c.get_int("context_frames")).predict_frames(c.get_int("predict_frames"));
-                o.loss(c.get_string("loss")).target(c.get_string("target")).feedback(c.get_string("feedback"));
-                std::shared_ptr<VideoEncoder> target;
-                if (o.target() == "latent") {
-                  target = std::dynamic_pointer_cast<VideoEncoder>(ctx.ema_target(
-                      c.get_string("encoder"), c.get_float("ema_momentum"), c.locate("target")));
-                  SSLAB_ASSERT(target, "the EMA target of a video.encoder is not a video.encoder");
-                }
-                return std::make_shared<FramePrediction>(enc, dec, o, target);
-              });
+  r.objective(
+      "video.frame_prediction",
+      "predict the next n frames from the first k (pixel or latent target); logs MSE per frame beside "
+      "copy-last-frame",
+      p, [](const Config& c, BuildContext& ctx) {
+        auto enc = std::dynamic_pointer_cast<VideoEncoder>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")));
+        SSLAB_CHECK(enc, c.locate("encoder"), ": encoder '", c.get_string("encoder"), "' is not a video.encoder");
+        auto dec = std::dynamic_pointer_cast<FrameDecoder>(ctx.head(c.get_string("decoder"), c.locate("decoder")));
+        SSLAB_CHECK(dec, c.locate("decoder"), ": head '", c.get_string("decoder"), "' is not a video.frame_decoder");
+        FramePredictionOptions o;
+        o.context_frames(c.get_int("context_frames")).predict_frames(c.get_int("predict_frames"));
+        o.loss(c.get_string("loss")).target(c.get_string("target")).feedback(c.get_string("feedback"));
+        std::shared_ptr<VideoEncoder> target;
+        if (o.target() == "latent") {
+          target = std::dynamic_pointer_cast<VideoEncoder>(
+              ctx.ema_target(c.get_string("encoder"), c.get_float("ema_momentum"), c.locate("target")));
+          SSLAB_ASSERT(target, "the EMA target of a video.encoder is not a video.encoder");
+        }
+        return std::make_shared<FramePrediction>(enc, dec, o, target);
+      });
 }
 
 void register_evaluators(Registrar& r) {

@@ -22,11 +22,16 @@ int main(int argc, char** argv) {
   int repeat = 3;
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (a == "--width") o.width = std::stoll(argv[i + 1]);
-    else if (a == "--height") o.height = std::stoll(argv[i + 1]);
-    else if (a == "--pixel-format") o.pixel_format = argv[i + 1];
-    else if (a == "--repeat") repeat = std::stoi(argv[i + 1]);
-    else if (a == "--threads") o.threads = std::stoi(argv[i + 1]);
+    if (a == "--width")
+      o.width = std::stoll(argv[i + 1]);
+    else if (a == "--height")
+      o.height = std::stoll(argv[i + 1]);
+    else if (a == "--pixel-format")
+      o.pixel_format = argv[i + 1];
+    else if (a == "--repeat")
+      repeat = std::stoi(argv[i + 1]);
+    else if (a == "--threads")
+      o.threads = std::stoi(argv[i + 1]);
   }
   std::vector<std::string> files;
   std::ifstream in(argv[1]);

@@ -57,10 +57,11 @@ std::string join(const std::vector<int64_t>& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::map<std::string, std::string> args{{"--train", "10000"}, {"--test", "2000"}, {"--frames", "20"},
-                                          {"--items", "2"},      {"--seed", "0"},     {"--codec", "libx264"},
-                                          {"--crf", "18"},       {"--fps", "10"},     {"--jobs", "2"},
-                                          {"--root", "/usr/share/datasets/fashion-mnist"}};
+  std::map<std::string, std::string> args{{"--train", "10000"}, {"--test", "2000"},
+                                          {"--frames", "20"},   {"--items", "2"},
+                                          {"--seed", "0"},      {"--codec", "libx264"},
+                                          {"--crf", "18"},      {"--fps", "10"},
+                                          {"--jobs", "2"},      {"--root", "/usr/share/datasets/fashion-mnist"}};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -115,9 +116,8 @@ int main(int argc, char** argv) {
             std::snprintf(name, sizeof(name), "%06lld", static_cast<long long>(i));
             const std::string rel = sp.name + "/" + name + ext;
             write_video((out / rel).string(), clip.frames, wo);
-            rows[static_cast<size_t>(i)] =
-                rel + "\t" + sp.name + "\t" + std::to_string(mo.frames) + "\t" + join(clip.classes) + "\t" +
-                join(clip.sources);
+            rows[static_cast<size_t>(i)] = rel + "\t" + sp.name + "\t" + std::to_string(mo.frames) + "\t" +
+                                           join(clip.classes) + "\t" + join(clip.sources);
           } catch (const std::exception& e) {
             std::lock_guard<std::mutex> lock(error_mutex);
             if (!failed.exchange(true)) error = e.what();

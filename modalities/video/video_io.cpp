@@ -73,12 +73,18 @@ void quiet_ffmpeg_log() {
     const char* env = std::getenv("SSLAB_FFMPEG_LOG");
     const std::string level = env ? env : "fatal";
     int l = AV_LOG_FATAL;
-    if (level == "quiet") l = AV_LOG_QUIET;
-    else if (level == "error") l = AV_LOG_ERROR;
-    else if (level == "warning") l = AV_LOG_WARNING;
-    else if (level == "info") l = AV_LOG_INFO;
-    else if (level == "verbose") l = AV_LOG_VERBOSE;
-    else if (level == "debug") l = AV_LOG_DEBUG;
+    if (level == "quiet")
+      l = AV_LOG_QUIET;
+    else if (level == "error")
+      l = AV_LOG_ERROR;
+    else if (level == "warning")
+      l = AV_LOG_WARNING;
+    else if (level == "info")
+      l = AV_LOG_INFO;
+    else if (level == "verbose")
+      l = AV_LOG_VERBOSE;
+    else if (level == "debug")
+      l = AV_LOG_DEBUG;
     av_log_set_level(l);
   });
 }
@@ -218,8 +224,9 @@ torch::Tensor VideoReader::convert() {
   const int w = options_.width > 0 ? static_cast<int>(options_.width) : f->width;
   const int h = options_.height > 0 ? static_cast<int>(options_.height) : f->height;
   SwsContext* sws = cached_scaler(s_->sws, f->width, f->height, static_cast<AVPixelFormat>(f->format), w, h, dst);
-  if (!sws) fail(str("cannot convert ", av_get_pix_fmt_name(static_cast<AVPixelFormat>(f->format)), " ", f->width,
-                     "x", f->height, " frames to ", options_.pixel_format, " ", w, "x", h));
+  if (!sws)
+    fail(str("cannot convert ", av_get_pix_fmt_name(static_cast<AVPixelFormat>(f->format)), " ", f->width, "x",
+             f->height, " frames to ", options_.pixel_format, " ", w, "x", h));
   torch::Tensor out = torch::empty({h, w, c}, torch::kUInt8);
   uint8_t* dst_data[4] = {out.data_ptr<uint8_t>(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {w * c, 0, 0, 0};

@@ -18,7 +18,7 @@
 namespace sslab::video {
 
 struct ReadOptions {
-  int64_t width = 0;   // output size; 0 = the file's
+  int64_t width = 0;  // output size; 0 = the file's
   int64_t height = 0;
   std::string pixel_format = "gray";  // gray (C=1) or rgb (C=3)
   int threads = 1;                    // decoder threads (FFmpeg frame/slice threading); 0 = FFmpeg's choice
@@ -73,9 +73,9 @@ class VideoReader {
 struct WriteOptions {
   std::string codec = "libx264";  // libavcodec encoder name: libx264, libvpx-vp9, mpeg4, ...
   int64_t fps = 10;
-  int64_t crf = 18;       // quality for x264/vp9 (lower = better)
-  int64_t bitrate = 0;    // bits/s for encoders without crf (mpeg4); 0: 2 Mbit/s
-  int64_t gop = 10;       // key frame interval
+  int64_t crf = 18;                 // quality for x264/vp9 (lower = better)
+  int64_t bitrate = 0;              // bits/s for encoders without crf (mpeg4); 0: 2 Mbit/s
+  int64_t gop = 10;                 // key frame interval
   std::string preset = "veryfast";  // x264 preset
 };
 

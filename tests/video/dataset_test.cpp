@@ -18,14 +18,16 @@ using sslab_test::TempDir;
 
 const char* kFmnist = "/usr/share/datasets/fashion-mnist";
 
-#define REQUIRE_FMNIST() \
-  if (!fs::exists(std::string(kFmnist) + "/train-images-idx3-ubyte.gz")) GTEST_SKIP() << "dataset-fashion-mnist is not installed"
+#define REQUIRE_FMNIST()                                                 \
+  if (!fs::exists(std::string(kFmnist) + "/train-images-idx3-ubyte.gz")) \
+  GTEST_SKIP() << "dataset-fashion-mnist is not installed"
 
 // A tiny item source: 4 images of 28x28, class = index.
 ItemSource tiny_source() {
   ItemSource s;
   s.images = torch::zeros({4, 28, 28}, torch::kUInt8);
-  for (int64_t i = 0; i < 4; ++i) s.images[i].narrow(0, 4, 20).narrow(1, 4, 20).fill_(static_cast<uint8_t>(60 * (i + 1)));
+  for (int64_t i = 0; i < 4; ++i)
+    s.images[i].narrow(0, 4, 20).narrow(1, 4, 20).fill_(static_cast<uint8_t>(60 * (i + 1)));
   s.labels = torch::arange(4, torch::kInt64);
   return s;
 }
@@ -104,7 +106,8 @@ TEST(VideoGenerator, WritesDeterministicH264FilesAndAManifest) {
   EXPECT_EQ(std::count(manifest.begin(), manifest.end(), '\n'), 1 + 6 + 3);
   EXPECT_EQ(manifest.rfind("path\tsplit\tframes\tclasses\tsources\n", 0), 0u);
   for (const char* f : {"train/000000.mp4", "train/000005.mp4", "test/000002.mp4"})
-    EXPECT_EQ(sslab_test::read_text(dir / ("a/" + std::string(f))), sslab_test::read_text(dir / ("b/" + std::string(f))))
+    EXPECT_EQ(sslab_test::read_text(dir / ("a/" + std::string(f))),
+              sslab_test::read_text(dir / ("b/" + std::string(f))))
         << f << " differs between two runs";
 
   // The files decode to 20 frames of 64x64 H.264, close to the clip made in memory.

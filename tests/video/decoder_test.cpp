@@ -66,9 +66,7 @@ TEST_P(VideoDecode, ClipSeeksToItsFirstFrame) {
 INSTANTIATE_TEST_SUITE_P(Video, VideoDecode,
                          ::testing::Values(Format{"libx264", ".mp4", "h264"}, Format{"libvpx-vp9", ".webm", "vp9"},
                                            Format{"mpeg4", ".avi", "mpeg4"}),
-                         [](const ::testing::TestParamInfo<Format>& info) {
-                           return info.param.ext.substr(1);
-                         });
+                         [](const ::testing::TestParamInfo<Format>& info) { return info.param.ext.substr(1); });
 
 TEST(VideoRead, ResizesAndConvertsToRgb) {
   TempDir dir;
@@ -187,9 +185,7 @@ TEST_P(VideoTruncated, ThrowsDataErrorInsteadOfCrashing) {
 INSTANTIATE_TEST_SUITE_P(Video, VideoTruncated,
                          ::testing::Values(Format{"libx264", ".mp4", "h264"}, Format{"libvpx-vp9", ".webm", "vp9"},
                                            Format{"mpeg4", ".avi", "mpeg4"}),
-                         [](const ::testing::TestParamInfo<Format>& info) {
-                           return info.param.ext.substr(1);
-                         });
+                         [](const ::testing::TestParamInfo<Format>& info) { return info.param.ext.substr(1); });
 
 TEST(VideoErrors, CorruptMiddleDoesNotCrash) {
   TempDir dir;
@@ -216,9 +212,8 @@ TEST(VideoWrite, UnknownEncoderAndBadFramesAreErrors) {
   TempDir dir;
   sslab::video::WriteOptions o;
   o.codec = "no-such-encoder";
-  std::string msg = sslab_test::user_error([&] {
-    sslab::video::write_video(dir / "x.mp4", video_test::pattern_clip(2, 16, 16), o);
-  });
+  std::string msg =
+      sslab_test::user_error([&] { sslab::video::write_video(dir / "x.mp4", video_test::pattern_clip(2, 16, 16), o); });
   EXPECT_NE(msg.find("no encoder 'no-such-encoder'"), std::string::npos) << msg;
   msg = sslab_test::user_error([&] {
     sslab::video::VideoWriter w(dir / "y.mp4", {});

@@ -1,7 +1,7 @@
 // The encoder, decoder head, frame-prediction objective and evaluation
 // metrics, built through the plugin's registry from a TOML snippet.
-#include "evaluators.h"
 #include "model.h"
+#include "evaluators.h"
 #include "video_test_util.h"
 
 namespace {
@@ -176,6 +176,26 @@ TEST(VideoProbe, LearnsSeparableMultiLabelData) {
   torch::Tensor noise = torch::randn({400, 6});
   torch::Tensor s2 = multilabel_probe_scores(noise.slice(0, 0, 300), y.slice(0, 0, 300), noise.slice(0, 300), o);
   EXPECT_LT(mean_average_precision(s2, y.slice(0, 300)), 0.7);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(VideoModel, BceLossNeedsASigmoidDecoderAndPixelsStayInRange) {
+  VideoEncoderOptions eo;
+  eo.channels(8).hidden(8);
+  auto enc = std::make_shared<VideoEncoder>(eo);
+  auto linear = std::make_shared<FrameDecoder>(enc->readout_dim(), 8, 2, 1, /*sigmoid_output=*/false);
+  std::string msg = sslab_test::user_error([&] { FramePrediction(enc, linear, FramePredictionOptions().loss("bce")); });
+  EXPECT_NE(msg.find("needs a decoder with output = \"sigmoid\""), std::string::npos) << msg;
+  torch::Tensor raw = torch::tensor({-2.0f, 0.25f, 3.0f});
+  EXPECT_TRUE(torch::allclose(linear->pixels(raw), torch::tensor({0.0f, 0.25f, 1.0f})));
+  auto sigmoid = std::make_shared<FrameDecoder>(enc->readout_dim(), 8, 2, 1, /*sigmoid_output=*/true);
+  EXPECT_TRUE(torch::allclose(sigmoid->pixels(raw), torch::sigmoid(raw)));
+  FramePrediction ok(enc, sigmoid, FramePredictionOptions().loss("bce").context_frames(3).predict_frames(2));
+  sslab::Batch b = moving_square_batch(2, 5);
+  EXPECT_GT(ok.compute(b).loss.item<double>(), 0);
 }
 
 }  // namespace

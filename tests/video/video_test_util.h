@@ -34,7 +34,10 @@ inline torch::Tensor pattern_clip(int64_t frames, int64_t h, int64_t w) {
 inline int64_t pattern_index(const torch::Tensor& frame) {
   const int64_t w = frame.size(2);
   // Centre of the left half, away from the edge blur.
-  double v = frame.narrow(2, w / 8, w / 4).narrow(1, frame.size(1) / 4, frame.size(1) / 2).to(torch::kFloat64).mean()
+  double v = frame.narrow(2, w / 8, w / 4)
+                 .narrow(1, frame.size(1) / 4, frame.size(1) / 2)
+                 .to(torch::kFloat64)
+                 .mean()
                  .item<double>();
   return std::llround((v - 16) / 4);
 }
