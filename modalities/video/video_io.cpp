@@ -89,6 +89,21 @@ void quiet_ffmpeg_log() {
   });
 }
 
+// Whether the container's header alone describes a video stream well
+// enough to decode it: codec, frame size and frame rate known (the decoder
+// finds the pixel format itself).
+bool header_describes_video(const AVFormatContext* fmt) {
+  for (unsigned i = 0; i < fmt->nb_streams; ++i) {
+    const AVStream* st = fmt->streams[i];
+    const AVCodecParameters* p = st->codecpar;
+    if (p->codec_type != AVMEDIA_TYPE_VIDEO) continue;
+    const bool rate = (st->avg_frame_rate.num > 0 && st->avg_frame_rate.den > 0) ||
+                      (st->r_frame_rate.num > 0 && st->r_frame_rate.den > 0);
+    if (p->codec_id == AV_CODEC_ID_NONE || p->width <= 0 || p->height <= 0 || !rate) return false;
+  }
+  return fmt->nb_streams > 0;
+}
+
 }  // namespace
 
 std::string av_error_text(int err) {
@@ -109,7 +124,9 @@ struct VideoReader::State {
   AVRational time_base{0, 1};
   int64_t start_pts = 0;
   bool eof_sent = false;
-  bool at_start = true;  // nothing read and no seek since open
+  bool at_start = true;      // nothing read and no seek since open
+  bool start_known = false;  // start_pts is the stream's first presentation time
+  bool seeked = false;       // a seek happened since open
 };
 
 void VideoReader::fail(const std::string& what, int err) const {
@@ -126,8 +143,13 @@ VideoReader::VideoReader(const std::string& path, ReadOptions options)
   int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);  // frees raw itself on failure
   if (err < 0) fail("cannot open as a video file", err);
   s_->fmt.reset(raw);
-  err = avformat_find_stream_info(raw, nullptr);
-  if (err < 0) fail("cannot read stream information", err);
+  // Containers with a full header (MP4, WebM, AVI) already give the video
+  // stream's codec, size and rate; probing the stream (which decodes its
+  // first frames) is only needed when they do not, e.g. for raw streams.
+  if (!header_describes_video(raw)) {
+    err = avformat_find_stream_info(raw, nullptr);
+    if (err < 0) fail("cannot read stream information", err);
+  }
   const AVCodec* codec = nullptr;
   err = av_find_best_stream(raw, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
   if (err == AVERROR_DECODER_NOT_FOUND) fail("no decoder for its video stream", err);
@@ -145,7 +167,10 @@ VideoReader::VideoReader(const std::string& path, ReadOptions options)
   if (err < 0) fail(str("cannot open the ", codec->name, " decoder"), err);
 
   s_->time_base = st->time_base;
-  s_->start_pts = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+  // Without probing, a container may leave the start time unset: the first
+  // decoded frame's timestamp then defines it.
+  s_->start_known = st->start_time != AV_NOPTS_VALUE;
+  s_->start_pts = s_->start_known ? st->start_time : 0;
   AVRational rate = av_guess_frame_rate(raw, st, nullptr);
   if (rate.num <= 0 || rate.den <= 0) rate = st->avg_frame_rate;
   if (rate.num <= 0 || rate.den <= 0) fail("has no frame rate");
@@ -173,6 +198,10 @@ bool VideoReader::next_frame() {
     if (err == 0) {
       ++frames_decoded_;
       const int64_t pts = s_->frame->best_effort_timestamp;
+      if (!s_->start_known && !s_->seeked && pts != AV_NOPTS_VALUE) {
+        s_->start_pts = pts;
+        s_->start_known = true;
+      }
       if (pts == AV_NOPTS_VALUE) {
         ++position_;
       } else {
@@ -205,6 +234,8 @@ bool VideoReader::next_frame() {
 }
 
 void VideoReader::seek_to(int64_t frame) {
+  if (!s_->start_known && !s_->seeked) next_frame();  // the first frame gives the start time
+  s_->seeked = true;
   AVRational frame_tb = av_inv_q(av_d2q(fps_, 1 << 20));
   int64_t ts = s_->start_pts + av_rescale_q(frame, frame_tb, s_->time_base);
   int err = av_seek_frame(s_->fmt.get(), s_->stream, ts, AVSEEK_FLAG_BACKWARD);
