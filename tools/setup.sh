@@ -19,7 +19,10 @@ packages=(
   # ---- plugins append their packages below this line ------------------------
   # text plugin: SentencePiece (library, trainer, spm_encode for the benchmark) and the fortune corpora
   libsentencepiece-dev sentencepiece fortunes fortunes-de fortunes-es fortunes-it
-  # (video, when it lands: libavformat-dev libavcodec-dev libswscale-dev)
+  # video plugin: FFmpeg demuxing/decoding/encoding and scaling (libavformat, libavcodec with libx264 /
+  # libvpx-vp9 / mpeg4, libswscale), the ffmpeg program (benchmark) and imageio's real H.264 clips
+  # (decoder tests); the leak-check test uses gcc's LeakSanitizer (liblsan0, with build-essential)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg python3-imageio
   # audio plugin: decoding (libsndfile: WAV/FLAC/Ogg Vorbis/Opus), resampling (FFmpeg's
   # libswresample), synthetic spoken words (espeak-ng) and real Czech speech (fillets-ng-data-cs)
   libsndfile1-dev libswresample-dev libavutil-dev espeak-ng fillets-ng-data-cs
