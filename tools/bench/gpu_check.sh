@@ -70,7 +70,7 @@ quick=${SSLAB_GPU_CHECK_QUICK:-0}
 [ "$quick" = 1 ] || bench bf16
 
 step "CPU suites (platform, trainer, SSL, distributed, vision) on LibTorch 2.x"
-timeout "${SSLAB_GPU_CHECK_CPU_TESTS_S:-150}" ctest --test-dir build-gpu -E "Cuda|audio|text|Audio|Text" -j12 \
+timeout "${SSLAB_GPU_CHECK_CPU_TESTS_S:-150}" ctest --test-dir build-gpu -E "Cuda|audio|text|Audio|Text" -j12 --output-on-failure \
   --timeout 100 >"$out/ctest_cpu.log" 2>&1
 grep -E "tests passed|Failed|\*\*\*|Not Run" "$out/ctest_cpu.log" | head -30 | tee -a "$out/summary.txt"
 
