@@ -21,6 +21,14 @@ using sslab_test::TempDir;
 
 const std::string kSmoke = std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/vision_mae.toml";
 
+// `sslab train` of the smoke recipe on the GPU with `sets`; the run folder.
+std::string train_on_gpu(const TempDir& dir, const std::string& sets) {
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + kSmoke + " --out " + dir / "run" +
+                           " --set train.device='\"cuda\"' " + sets);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return dir / "run";
+}
+
 void expect_trains(const std::string& run_dir) {
   auto loss = metric(run_dir, "loss");
   ASSERT_GE(loss.size(), 2u);
@@ -31,31 +39,24 @@ void expect_trains(const std::string& run_dir) {
 TEST(CudaTraining, SmokeRecipeTrainsOnTheGpuInFp32) {
   SKIP_WITHOUT_CUDA();
   TempDir dir;
-  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + kSmoke + " --out " + dir / "run" +
-                           " --set train.device='\"cuda\"'");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_trains(dir / "run");
-  EXPECT_TRUE(fs::exists(dir / "run/eval.json")) << "evaluation did not run after GPU training";
+  std::string run = train_on_gpu(dir, "");
+  expect_trains(run);
+  EXPECT_TRUE(fs::exists(run + "/eval.json")) << "evaluation did not run after GPU training";
 }
 
 TEST(CudaTraining, SmokeRecipeTrainsUnderBf16Autocast) {
   SKIP_WITHOUT_CUDA();
   TempDir dir;
-  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + kSmoke + " --out " + dir / "run" +
-                           " --set train.device='\"cuda\"' --set train.precision='\"bf16\"'");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_trains(dir / "run");
+  expect_trains(train_on_gpu(dir, "--set train.precision='\"bf16\"'"));
 }
 
 TEST(CudaTraining, GpuCheckpointEvaluatesOnTheCpu) {
   SKIP_WITHOUT_CUDA();
   TempDir dir;
-  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + kSmoke + " --out " + dir / "run" +
-                           " --no-eval --set train.device='\"cuda\"'");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto e = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run" + " --set train.device='\"cpu\"'");
+  std::string run = train_on_gpu(dir, "--no-eval");
+  auto e = sslab_test::run(sslab_test::sslab_cli() + " eval " + run + " --set train.device='\"cpu\"'");
   ASSERT_EQ(e.exit_code, 0) << e.err;
-  EXPECT_TRUE(fs::exists(dir / "run/eval.json"));
+  EXPECT_TRUE(fs::exists(run + "/eval.json"));
 }
 
 TEST(CudaNccl, CollectivesOnAWorldOfOne) {

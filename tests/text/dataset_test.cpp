@@ -205,6 +205,24 @@ TEST(TextDataset, SeededSplitIsStratifiedDisjointAndDeterministic) {
   EXPECT_EQ(first.size(), 2u);
 }
 
+TEST(TextDataset, FileOrderKeepsTheLinesAsListedForPairing) {
+  TempDir dir;
+  auto s = corpus_sentences(40, 5);
+  std::string lines;
+  for (const auto& x : s) lines += x + "\n";
+  dir.write("lines.txt", lines);
+  auto texts = [&](const std::string& order) {
+    Env env(dataset_toml("paths = [\"" + dir / "lines.txt" + "\"]\nformat = \"lines\"\nlabel = \"none\"\norder = \"" +
+                         order + "\"\n"));
+    auto ds = std::dynamic_pointer_cast<sslab::text::TextDataset>(env.dataset("train"));
+    std::vector<std::string> out;
+    for (int64_t i = 0; i < ds->size(); ++i) out.push_back(ds->text(i));
+    return out;
+  };
+  EXPECT_EQ(texts("file"), s);      // ssl.paired pairs by index: the file's order
+  EXPECT_NE(texts("seeded"), s);    // the default shuffles
+}
+
 TEST(TextDataset, BatchesPadWithPadIdAndMarkRealTokens) {
   TempDir dir;
   dir.write("d/a", "the cat\n%\nthe dog ran far away from home\n");
