@@ -41,6 +41,7 @@ Cnn::Cnn(const CnnOptions& options) : options_(options) {
   SSLAB_CHECK(!ch.empty(), "vision.cnn: channels needs at least one stage");
   stem_ = register_module("stem", torch::nn::Sequential(conv3x3(options_.in_channels(), ch[0], 1),
                                                         torch::nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
+  if (options_.stem_pool()) stem_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
   stages_ = torch::nn::Sequential();
   int64_t in = ch[0];
   for (size_t s = 0; s < ch.size(); ++s) {

@@ -2,7 +2,10 @@
 // methods, which are usually run with a convolutional backbone: a 3x3 stem,
 // stages of basic blocks (the first at full resolution, each next one
 // halving it), global average pooling. Channels [32, 64, 128] on 28x28
-// Fashion-MNIST: 28 -> 14 -> 7, a 128-d embedding.
+// Fashion-MNIST: 28 -> 14 -> 7, a 128-d embedding. stem_pool adds a 2x2
+// max pool after the stem (as ResNet's stem downsamples): the first stage
+// runs at half resolution, about 4x cheaper, so a wider and deeper net fits
+// the same step time (e.g. [32, 64, 128, 256]: 14 -> 7 -> 4 -> 2, 256-d).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@ struct CnnOptions {
   TORCH_ARG(int64_t, in_channels) = 1;
   TORCH_ARG(std::vector<int64_t>, channels) = std::vector<int64_t>{32, 64, 128};
   TORCH_ARG(int64_t, blocks) = 1;  // basic blocks per stage
+  TORCH_ARG(bool, stem_pool) = false;  // 2x2 max pool after the stem
 };
 
 class Cnn : public Encoder {
@@ -24,7 +28,7 @@ class Cnn : public Encoder {
   // Global-average-pooled features of batch.at(input()): [B, channels.back()].
   torch::Tensor embed(const Batch& batch) override;
   int64_t embed_dim() const override { return options_.channels().back(); }
-  // images [B, C, H, W] -> feature map [B, channels.back(), H / 2^(stages-1), ...]
+  // images [B, C, H, W] -> feature map [B, channels.back(), H / 2^(stages-1) (/ 2 with stem_pool), ...]
   torch::Tensor features(const torch::Tensor& images);
 
  private:

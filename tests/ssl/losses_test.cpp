@@ -1,3 +1,4 @@
+#include <algorithm>
 // Each loss of sslab/ssl.h against a float64 reference of its published
 // formula, written out element by element (no shared code with the library).
 #include <gtest/gtest.h>
@@ -211,6 +212,42 @@ TEST(Losses, RecallAtKCountsTheTrueKeyAmongTheTopK) {
     EXPECT_DOUBLE_EQ(got[kk], hits / 20.0);
   }
   EXPECT_GT(got[5], got[1] - 1e-12);
+}
+
+TEST(Losses, LabelRecallCountsAnyKeyWithTheQuerysLabel) {
+  torch::Tensor q = randn(30, 5, 31), k = q + 0.8 * randn(30, 5, 32);
+  torch::Tensor labels = torch::randint(0, 4, {30, 2}, torch::kInt64);  // multi-column labels, rows compared whole
+  Mat qm = to_mat(q), km = to_mat(k);
+  auto got = sslab::ssl::label_recall_at(q, k, labels, {1, 3});
+  auto chance = sslab::ssl::label_chance_at(labels, {1, 3});
+  auto same = [&](int i, int j) {
+    return labels[i][0].item<int64_t>() == labels[j][0].item<int64_t>() &&
+           labels[i][1].item<int64_t>() == labels[j][1].item<int64_t>();
+  };
+  for (int kk : {1, 3}) {
+    int hits = 0;
+    double expect_chance = 0;
+    for (int i = 0; i < 30; ++i) {
+      std::vector<std::pair<double, int>> order;
+      for (int j = 0; j < 30; ++j) order.push_back({-cosine(qm[i], km[j]), j});
+      std::sort(order.begin(), order.end());
+      bool hit = false;
+      for (int t = 0; t < kk; ++t) hit = hit || same(i, order[t].second);
+      hits += hit;
+      // Chance by counting: 1 - C(30 - m, K) / C(30, K).
+      int m = 0;
+      for (int j = 0; j < 30; ++j) m += same(i, j);
+      double miss = 1;
+      for (int t = 0; t < kk; ++t) miss *= std::max(0.0, 30.0 - m - t) / (30.0 - t);
+      expect_chance += (1 - miss) / 30;
+    }
+    EXPECT_DOUBLE_EQ(got[kk], hits / 30.0);
+    EXPECT_NEAR(chance[kk], expect_chance, 1e-12);
+  }
+  // With every label distinct, label recall is the pair recall, and chance is K / N.
+  torch::Tensor ids = torch::arange(30);
+  EXPECT_DOUBLE_EQ(sslab::ssl::label_recall_at(q, k, ids, {1})[1], sslab::ssl::recall_at(q, k, {1})[1]);
+  EXPECT_NEAR(sslab::ssl::label_chance_at(ids, {3})[3], 3.0 / 30, 1e-12);
 }
 
 TEST(Losses, BadShapesAreClearErrors) {

@@ -26,6 +26,14 @@ TEST_F(CnnTest, StagesHalveTheResolutionAndPoolToTheLastWidth) {
   EXPECT_EQ(shortcuts, 2);
 }
 
+TEST_F(CnnTest, StemPoolHalvesTheFirstStage) {
+  Cnn cnn(CnnOptions().channels({8, 16, 24, 32}).stem_pool(true));
+  torch::Tensor x = torch::rand({2, 1, 28, 28});
+  // 28 -> 14 (pool) -> 14 -> 7 -> 4 -> 2.
+  EXPECT_EQ(cnn.features(x).sizes(), (std::vector<int64_t>{2, 32, 2, 2}));
+  EXPECT_EQ(cnn.embed_dim(), 32);
+}
+
 TEST_F(CnnTest, WrongChannelCountIsAClearError) {
   Cnn cnn(CnnOptions().in_channels(3));
   try {

@@ -63,10 +63,16 @@ SSLAB_API double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b);
 SSLAB_API std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
                                               const std::vector<int64_t>& ks);
 
-}  // namespace ssl
-// Recall@K of cosine retrieval: for each row i of queries, whether row i of
-// keys is among its K most similar keys; K -> fraction of rows.
-SSLAB_API std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
-                                              const std::vector<int64_t>& ks);
+// Label-level Recall@K: a query counts as found when any of its K most
+// similar keys carries the same label (labels [N] or [N, L]; rows equal),
+// for pairs whose labels do not single out one partner (a caption naming
+// only the items of a clip).
+SSLAB_API std::map<int64_t, double> label_recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
+                                                    const torch::Tensor& labels, const std::vector<int64_t>& ks);
 
+// Chance of label_recall_at for a random ranking: mean over queries of
+// 1 - C(N - m, K) / C(N, K), m = keys with the query's label.
+SSLAB_API std::map<int64_t, double> label_chance_at(const torch::Tensor& labels, const std::vector<int64_t>& ks);
+
+}  // namespace ssl
 }  // namespace sslab

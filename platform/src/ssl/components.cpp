@@ -356,6 +356,27 @@ class Retrieval : public Evaluator {
       }
       m["pairs"] = static_cast<double>(n);
     }
+    // Label-level retrieval: a hit is any key with the query's label.
+    const std::string match = cfg_.get_string("match_labels");
+    if (!match.empty()) {
+      torch::Tensor labels = embed_dataset(
+          *data, limit, bs, torch::kCPU,
+          [&](const Batch& b) {
+            SSLAB_CHECK(b.has(match), cfg_.locate("match_labels"), ": the ", cfg_.get_string("split"),
+                        " samples have no '", match, "'");
+            return b.at(match).reshape({b.size, -1}).to(torch::kFloat32);
+          },
+          nullptr);
+      auto chance = ssl::label_chance_at(labels, cfg_.get_ints("k"));
+      for (bool a2b : {true, false}) {
+        auto rec = ssl::label_recall_at(a2b ? za : zb, a2b ? zb : za, labels, cfg_.get_ints("k"));
+        auto& m = r[name + (a2b ? "/a_to_b" : "/b_to_a")];
+        for (const auto& [k, v] : rec) {
+          m["label_recall@" + std::to_string(k)] = v;
+          m["label_chance@" + std::to_string(k)] = chance.at(k);
+        }
+      }
+    }
     return r;
   }
 
@@ -438,6 +459,9 @@ void register_builtin_components(Registries& reg) {
     s.integers("k", std::vector<int64_t>{1, 5, 10}, "the K of Recall@K").min(1);
     s.integer("batch_size", int64_t{256}, "batch size for embedding").min(1);
     s.string("name", std::string("retrieval"), "name of the results in eval.json");
+    s.string("match_labels", std::string(""),
+             "also count a key with the query's value of this label (e.g. label.items) as found: "
+             "label_recall@K beside label_chance@K");
     r.evaluator("ssl.retrieval", "cross-modal retrieval Recall@K in both directions on held-out pairs", s,
                 [](const Config& c, BuildContext&) { return std::make_shared<Retrieval>(c); });
   }

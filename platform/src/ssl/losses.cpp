@@ -135,4 +135,44 @@ std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::T
   return out;
 }
 
+namespace {
+// [N, N] bool: labels of rows i and j are equal.
+torch::Tensor same_label(const torch::Tensor& labels, int64_t n) {
+  SSLAB_CHECK((labels.dim() == 1 || labels.dim() == 2) && labels.size(0) == n, "label recall: expected labels [", n,
+              "] or [", n, ", L], got ", labels.sizes());
+  torch::Tensor l = labels.dim() == 1 ? labels.unsqueeze(1) : labels;
+  return (l.unsqueeze(1) == l.unsqueeze(0)).all(2);
+}
+}  // namespace
+
+std::map<int64_t, double> label_recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
+                                          const torch::Tensor& labels, const std::vector<int64_t>& ks) {
+  torch::NoGradGuard no_grad;
+  SSLAB_CHECK(queries.dim() == 2 && queries.sizes() == keys.sizes(),
+              "label recall: expected two [N, D] embeddings, got ", queries.sizes(), " and ", keys.sizes());
+  const int64_t n = queries.size(0);
+  torch::Tensor same = same_label(labels.cpu(), n);
+  torch::Tensor sim = torch::mm(unit(queries.to(torch::kFloat32)), unit(keys.to(torch::kFloat32)).t());
+  std::map<int64_t, double> out;
+  for (int64_t k : ks) {
+    torch::Tensor top = std::get<1>(sim.topk(std::min(k, n), 1));  // [N, K]
+    out[k] = same.gather(1, top).any(1).to(torch::kFloat64).mean().item<double>();
+  }
+  return out;
+}
+
+std::map<int64_t, double> label_chance_at(const torch::Tensor& labels, const std::vector<int64_t>& ks) {
+  const int64_t n = labels.size(0);
+  torch::Tensor m = same_label(labels.cpu(), n).sum(1).to(torch::kFloat64);  // [N], >= 1
+  std::map<int64_t, double> out;
+  for (int64_t k : ks) {
+    // C(n - m, k) / C(n, k) = prod_{t < k} (n - m - t) / (n - t), zero once n - m - t < 1.
+    torch::Tensor miss = torch::ones_like(m);
+    for (int64_t t = 0; t < std::min(k, n); ++t)
+      miss = miss * ((n - t) - m).clamp_min(0) / static_cast<double>(n - t);
+    out[k] = (1 - miss).mean().item<double>();
+  }
+  return out;
+}
+
 }  // namespace sslab::ssl
