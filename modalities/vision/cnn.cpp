@@ -39,6 +39,8 @@ TORCH_MODULE(BasicBlock);
 Cnn::Cnn(const CnnOptions& options) : options_(options) {
   const auto& ch = options_.channels();
   SSLAB_CHECK(!ch.empty(), "vision.cnn: channels needs at least one stage");
+  SSLAB_CHECK(options_.pool() == "mean" || options_.pool() == "grid", "vision.cnn: pool must be 'mean' or 'grid', got '",
+              options_.pool(), "'");
   stem_ = register_module("stem", torch::nn::Sequential(conv3x3(options_.in_channels(), ch[0], 1),
                                                         torch::nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
   if (options_.stem_pool()) stem_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
@@ -63,6 +65,10 @@ torch::Tensor Cnn::features(const torch::Tensor& images) {
   return stages_->forward(stem_->forward(images.to(torch::kFloat32)));
 }
 
-torch::Tensor Cnn::embed(const Batch& batch) { return features(batch.at(input())).mean({2, 3}); }
+torch::Tensor Cnn::embed(const Batch& batch) {
+  torch::Tensor map = features(batch.at(input()));
+  if (options_.pool() == "grid") return torch::adaptive_avg_pool2d(map, {2, 2}).flatten(1);  // [B, C * 4]
+  return map.mean({2, 3});
+}
 
 }  // namespace sslab::vision

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <sslab/components.h>
@@ -20,14 +21,17 @@ struct CnnOptions {
   TORCH_ARG(std::vector<int64_t>, channels) = std::vector<int64_t>{32, 64, 128};
   TORCH_ARG(int64_t, blocks) = 1;  // basic blocks per stage
   TORCH_ARG(bool, stem_pool) = false;  // 2x2 max pool after the stem
+  TORCH_ARG(std::string, pool) = "mean";  // embedding: "mean" over the last map, or "grid" (2x2 cell means)
 };
 
 class Cnn : public Encoder {
  public:
   explicit Cnn(const CnnOptions& options);
-  // Global-average-pooled features of batch.at(input()): [B, channels.back()].
+  // Pooled features of batch.at(input()): [B, channels.back()] (mean), or
+  // [B, 4 * channels.back()] (grid: the means of a 2x2 grid of cells, which
+  // keep where on the image a feature fired, as the ViT's pool = "grid").
   torch::Tensor embed(const Batch& batch) override;
-  int64_t embed_dim() const override { return options_.channels().back(); }
+  int64_t embed_dim() const override { return (options_.pool() == "grid" ? 4 : 1) * options_.channels().back(); }
   // images [B, C, H, W] -> feature map [B, channels.back(), H / 2^(stages-1) (/ 2 with stem_pool), ...]
   torch::Tensor features(const torch::Tensor& images);
 

@@ -147,13 +147,16 @@ void register_cnn(Registrar& r) {
       .min(1);
   cnn.integer("blocks", int64_t{1}, "residual basic blocks per stage").min(1);
   cnn.boolean("stem_pool", false, "2x2 max pool after the stem: the first stage at half resolution (~4x cheaper)");
-  r.encoder("vision.cnn", "small ResNet (basic blocks, global average pool) for joint-embedding methods", cnn,
+  cnn.string("pool", std::string("mean"), "embedding: mean over the last feature map, or grid (means of its 2x2 cells, 4x wider)")
+      .choices({"mean", "grid"});
+  r.encoder("vision.cnn", "small ResNet (basic blocks, mean or 2x2-grid pooling) for joint-embedding methods", cnn,
             [](const Config& c, BuildContext&) {
               auto enc = std::make_shared<Cnn>(CnnOptions()
                                                    .in_channels(c.get_int("channels_in"))
                                                    .channels(c.get_ints("channels"))
                                                    .blocks(c.get_int("blocks"))
-                                                   .stem_pool(c.get_bool("stem_pool")));
+                                                   .stem_pool(c.get_bool("stem_pool"))
+                                                   .pool(c.get_string("pool")));
               enc->set_input(c.get_string("input").empty() ? "image" : c.get_string("input"));
               return enc;
             });

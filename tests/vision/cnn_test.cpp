@@ -34,6 +34,21 @@ TEST_F(CnnTest, StemPoolHalvesTheFirstStage) {
   EXPECT_EQ(cnn.embed_dim(), 32);
 }
 
+TEST_F(CnnTest, GridPoolKeepsTheMeansOfFourCells) {
+  Cnn cnn(CnnOptions().channels({8, 16}).pool("grid"));
+  cnn.set_input("image");
+  torch::Tensor x = torch::rand({2, 1, 28, 28});
+  sslab::Batch b;
+  b.tensors["image"] = x;
+  b.size = 2;
+  torch::Tensor e = cnn.embed(b), map = cnn.features(x);  // map [2, 16, 14, 14]
+  ASSERT_EQ(e.sizes(), (std::vector<int64_t>{2, 64}));
+  EXPECT_EQ(cnn.embed_dim(), 64);
+  // Channel c, cell (i, j) sits at c * 4 + i * 2 + j: the mean of that 7x7 quarter.
+  torch::Tensor cell = map.index({torch::indexing::Slice(), 5, torch::indexing::Slice(7, 14), torch::indexing::Slice(0, 7)});
+  EXPECT_TRUE(torch::allclose(e.select(1, 5 * 4 + 1 * 2 + 0), cell.mean({1, 2}), 1e-5, 1e-6));
+}
+
 TEST_F(CnnTest, WrongChannelCountIsAClearError) {
   Cnn cnn(CnnOptions().in_channels(3));
   try {
