@@ -1,8 +1,8 @@
-#include <algorithm>
 // Each loss of sslab/ssl.h against a float64 reference of its published
 // formula, written out element by element (no shared code with the library).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 

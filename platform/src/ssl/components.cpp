@@ -340,10 +340,22 @@ class Retrieval : public Evaluator {
     auto pb = ctx.head(cfg_.get_string("projector_b"), cfg_.locate("projector_b"));
     for (torch::nn::Module* m : std::vector<torch::nn::Module*>{ea.get(), eb.get(), pa.get(), pb.get()}) m->eval();
     int64_t limit = cfg_.get_int("limit"), bs = cfg_.get_int("batch_size");
-    torch::Tensor za = embed_dataset(*data, limit, bs, ctx.device,
-                                     [&](const Batch& b) { return pa->forward(ea->embed(b)); }, nullptr);
-    torch::Tensor zb = embed_dataset(*data, limit, bs, ctx.device,
-                                     [&](const Batch& b) { return pb->forward(eb->embed(b)); }, nullptr);
+    // One pass over the pairs (each sample is read and decoded once): both
+    // projections and, with match_labels, the label, side by side.
+    const std::string match = cfg_.get_string("match_labels");
+    int64_t da = 0, db = 0;
+    torch::Tensor all = embed_dataset(
+        *data, limit, bs, ctx.device,
+        [&](const Batch& b) {
+          torch::Tensor a = pa->forward(ea->embed(b)), z = pb->forward(eb->embed(b));
+          da = a.size(1), db = z.size(1);
+          if (match.empty()) return torch::cat({a, z}, 1);
+          SSLAB_CHECK(b.has(match), cfg_.locate("match_labels"), ": the ", cfg_.get_string("split"),
+                      " samples have no '", match, "'");
+          return torch::cat({a, z, b.at(match).reshape({b.size, -1}).to(a.device(), torch::kFloat32)}, 1);
+        },
+        nullptr);
+    torch::Tensor za = all.slice(1, 0, da), zb = all.slice(1, da, da + db);
     EvalResults r;
     std::string name = cfg_.get_string("name");
     int64_t n = za.size(0);
@@ -357,16 +369,8 @@ class Retrieval : public Evaluator {
       m["pairs"] = static_cast<double>(n);
     }
     // Label-level retrieval: a hit is any key with the query's label.
-    const std::string match = cfg_.get_string("match_labels");
     if (!match.empty()) {
-      torch::Tensor labels = embed_dataset(
-          *data, limit, bs, torch::kCPU,
-          [&](const Batch& b) {
-            SSLAB_CHECK(b.has(match), cfg_.locate("match_labels"), ": the ", cfg_.get_string("split"),
-                        " samples have no '", match, "'");
-            return b.at(match).reshape({b.size, -1}).to(torch::kFloat32);
-          },
-          nullptr);
+      torch::Tensor labels = all.slice(1, da + db);
       auto chance = ssl::label_chance_at(labels, cfg_.get_ints("k"));
       for (bool a2b : {true, false}) {
         auto rec = ssl::label_recall_at(a2b ? za : zb, a2b ? zb : za, labels, cfg_.get_ints("k"));

@@ -121,12 +121,19 @@ double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b) {
   return hit.to(torch::kFloat64).mean().item<double>();
 }
 
+namespace {
+// [N, N] cosine similarities of queries to keys, for the Recall@K functions.
+torch::Tensor retrieval_similarity(const torch::Tensor& queries, const torch::Tensor& keys, const char* what) {
+  SSLAB_CHECK(queries.dim() == 2 && queries.sizes() == keys.sizes(), what, ": expected two [N, D] embeddings, got ",
+              queries.sizes(), " and ", keys.sizes());
+  return torch::mm(unit(queries.to(torch::kFloat32)), unit(keys.to(torch::kFloat32)).t());
+}
+}  // namespace
+
 std::map<int64_t, double> recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
                                     const std::vector<int64_t>& ks) {
   torch::NoGradGuard no_grad;
-  SSLAB_CHECK(queries.dim() == 2 && queries.sizes() == keys.sizes(), "recall: expected two [N, D] embeddings, got ",
-              queries.sizes(), " and ", keys.sizes());
-  torch::Tensor sim = torch::mm(unit(queries.to(torch::kFloat32)), unit(keys.to(torch::kFloat32)).t());
+  torch::Tensor sim = retrieval_similarity(queries, keys, "recall");
   // Rank of the true key: how many keys score strictly higher than it.
   torch::Tensor own = sim.diagonal().unsqueeze(1);
   torch::Tensor rank = (sim > own).sum(1);
@@ -148,11 +155,9 @@ torch::Tensor same_label(const torch::Tensor& labels, int64_t n) {
 std::map<int64_t, double> label_recall_at(const torch::Tensor& queries, const torch::Tensor& keys,
                                           const torch::Tensor& labels, const std::vector<int64_t>& ks) {
   torch::NoGradGuard no_grad;
-  SSLAB_CHECK(queries.dim() == 2 && queries.sizes() == keys.sizes(),
-              "label recall: expected two [N, D] embeddings, got ", queries.sizes(), " and ", keys.sizes());
+  torch::Tensor sim = retrieval_similarity(queries, keys, "label recall");
   const int64_t n = queries.size(0);
-  torch::Tensor same = same_label(labels.cpu(), n);
-  torch::Tensor sim = torch::mm(unit(queries.to(torch::kFloat32)), unit(keys.to(torch::kFloat32)).t());
+  torch::Tensor same = same_label(labels.cpu(), n).to(sim.device());
   std::map<int64_t, double> out;
   for (int64_t k : ks) {
     torch::Tensor top = std::get<1>(sim.topk(std::min(k, n), 1));  // [N, K]
