@@ -41,6 +41,16 @@ Cnn::Cnn(const CnnOptions& options) : options_(options) {
   SSLAB_CHECK(!ch.empty(), "vision.cnn: channels needs at least one stage");
   SSLAB_CHECK(options_.pool() == "mean" || options_.pool() == "grid", "vision.cnn: pool must be 'mean' or 'grid', got '",
               options_.pool(), "'");
+  const auto& mean = options_.input_mean();
+  const auto& sd = options_.input_std();
+  SSLAB_CHECK(mean.size() == sd.size(), "vision.cnn: input_mean has ", mean.size(), " values but input_std has ",
+              sd.size());
+  SSLAB_CHECK(mean.empty() || mean.size() == 1 || static_cast<int64_t>(mean.size()) == options_.in_channels(),
+              "vision.cnn: input_mean/input_std need one value or one per channel (", options_.in_channels(), "), got ",
+              mean.size());
+  for (double v : sd) SSLAB_CHECK(v > 0, "vision.cnn: every input_std must be > 0, got ", v);
+  SSLAB_CHECK(options_.input_size() >= 0, "vision.cnn: input_size must be >= 0 (0: as given), got ",
+              options_.input_size());
   stem_ = register_module("stem", torch::nn::Sequential(conv3x3(options_.in_channels(), ch[0], 1),
                                                         torch::nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
   if (options_.stem_pool()) stem_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
@@ -57,12 +67,36 @@ Cnn::Cnn(const CnnOptions& options) : options_(options) {
     if (auto* conv = m->as<torch::nn::Conv2d>())
       torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
   }
+  // NHWC weights; moving the module to a device, loading a checkpoint into it
+  // and the optimizer's zeros_like state all keep this layout.
+  if (options_.channels_last()) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
 }
 
 torch::Tensor Cnn::features(const torch::Tensor& images) {
   SSLAB_CHECK(images.dim() == 4 && images.size(1) == options_.in_channels(), "vision.cnn: expected images [B, ",
               options_.in_channels(), ", H, W], got ", images.sizes());
-  return stages_->forward(stem_->forward(images.to(torch::kFloat32)));
+  torch::Tensor x = images.to(torch::kFloat32);
+  const int64_t size = options_.input_size();
+  if (size > 0 && (x.size(2) != size || x.size(3) != size)) {
+    namespace F = torch::nn::functional;
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{size, size})
+                              .mode(torch::kBilinear)
+                              .align_corners(false));
+  }
+  if (!options_.input_mean().empty()) {
+    auto n = static_cast<int64_t>(options_.input_mean().size());
+    auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+    torch::Tensor mean = torch::tensor(options_.input_mean(), opts).to(x.options()).view({1, n, 1, 1});
+    torch::Tensor sd = torch::tensor(options_.input_std(), opts).to(x.options()).view({1, n, 1, 1});
+    x = (x - mean) / sd;
+  }
+  if (options_.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+  return stages_->forward(stem_->forward(x));
 }
 
 torch::Tensor Cnn::embed(const Batch& batch) {

@@ -22,6 +22,21 @@ struct CnnOptions {
   TORCH_ARG(int64_t, blocks) = 1;  // basic blocks per stage
   TORCH_ARG(bool, stem_pool) = false;  // 2x2 max pool after the stem
   TORCH_ARG(std::string, pool) = "mean";  // embedding: "mean" over the last map, or "grid" (2x2 cell means)
+  // Run the convolutions, batch norms and pools on NHWC (channels-last)
+  // tensors: the same numbers, but LibTorch's CPU batch norm and max pool are
+  // several times faster on NHWC, and oneDNN/cuDNN convolutions prefer it.
+  TORCH_ARG(bool, channels_last) = true;
+  // (x - mean) / std per channel (one value: every channel) inside the
+  // encoder, so the training views, the online probe, the evaluation and
+  // any later user feed it the same raw [0, 1] images. Empty: no scaling.
+  TORCH_ARG(std::vector<double>, input_mean) = std::vector<double>{};
+  TORCH_ARG(std::vector<double>, input_std) = std::vector<double>{};
+  // Bilinearly resize every input to input_size x input_size before the
+  // stem (0: as given). Upsampling small images gives every stage a finer
+  // grid (28 -> 36 px: a 3x3 final map instead of 2x2 with the pooled
+  // stem), at about 1.65x the compute; the evaluation and any later user
+  // feed the native images, and the encoder resizes them the same way.
+  TORCH_ARG(int64_t, input_size) = 0;
 };
 
 class Cnn : public Encoder {

@@ -149,6 +149,16 @@ void register_cnn(Registrar& r) {
   cnn.boolean("stem_pool", false, "2x2 max pool after the stem: the first stage at half resolution (~4x cheaper)");
   cnn.string("pool", std::string("mean"), "embedding: mean over the last feature map, or grid (means of its 2x2 cells, 4x wider)")
       .choices({"mean", "grid"});
+  cnn.boolean("channels_last", true,
+              "NHWC activations and weights: same results, faster batch norm, pooling and convolutions");
+  cnn.numbers("input_mean", std::vector<double>{},
+              "normalise inputs inside the encoder: (x - mean) / std, one value or one per channel (empty: none); "
+              "training views, online probe and evaluation then all see the same scale");
+  cnn.numbers("input_std", std::vector<double>{}, "see input_mean");
+  cnn.integer("input_size", int64_t{0},
+              "bilinearly resize inputs to this square size before the stem (0: as given): a finer grid at every "
+              "stage for small images, also at evaluation")
+      .min(0);
   r.encoder("vision.cnn", "small ResNet (basic blocks, mean or 2x2-grid pooling) for joint-embedding methods", cnn,
             [](const Config& c, BuildContext&) {
               auto enc = std::make_shared<Cnn>(CnnOptions()
@@ -156,7 +166,11 @@ void register_cnn(Registrar& r) {
                                                    .channels(c.get_ints("channels"))
                                                    .blocks(c.get_int("blocks"))
                                                    .stem_pool(c.get_bool("stem_pool"))
-                                                   .pool(c.get_string("pool")));
+                                                   .pool(c.get_string("pool"))
+                                                   .channels_last(c.get_bool("channels_last"))
+                                                   .input_mean(c.get_floats("input_mean"))
+                                                   .input_std(c.get_floats("input_std"))
+                                                   .input_size(c.get_int("input_size")));
               enc->set_input(c.get_string("input").empty() ? "image" : c.get_string("input"));
               return enc;
             });

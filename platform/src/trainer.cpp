@@ -171,28 +171,37 @@ class AutocastBf16 {
 
 // Running means of metrics between two log lines.
 struct Accumulator {
+  // Per-key sums and counts: a metric logged only on some steps (the online
+  // probe with train.probe_every > 1) is the mean over the steps that had it.
   std::map<std::string, double> sums;
+  std::map<std::string, int64_t> counts;
   int64_t count = 0;
   void add(const std::map<std::string, double>& m) {
-    for (const auto& [k, v] : m) sums[k] += v;
+    for (const auto& [k, v] : m) {
+      sums[k] += v;
+      ++counts[k];
+    }
     ++count;
   }
   std::map<std::string, double> means() const {
     std::map<std::string, double> out;
-    for (const auto& [k, v] : sums) out[k] = v / std::max<int64_t>(count, 1);
+    for (const auto& [k, v] : sums) out[k] = v / std::max<int64_t>(counts.at(k), 1);
     return out;
   }
   void clear() {
     sums.clear();
+    counts.clear();
     count = 0;
   }
   std::string serialize() const {
     std::ostringstream s;
     s.precision(17);
     s << count << "\n";
-    for (const auto& [k, v] : sums) s << k << "\t" << v << "\n";
+    for (const auto& [k, v] : sums) s << k << "\t" << v << "\t" << counts.at(k) << "\n";
     return s.str();
   }
+  // Reads both "key<TAB>sum<TAB>count" lines and the older "key<TAB>sum"
+  // (every key counted on every step) of checkpoints from before the counts.
   void deserialize(const std::string& text) {
     std::istringstream s(text);
     clear();
@@ -201,7 +210,11 @@ struct Accumulator {
     std::getline(s, line);
     while (std::getline(s, line)) {
       auto tab = line.find('\t');
-      if (tab != std::string::npos) sums[line.substr(0, tab)] = std::stod(line.substr(tab + 1));
+      if (tab == std::string::npos) continue;
+      std::string key = line.substr(0, tab);
+      auto tab2 = line.find('\t', tab + 1);
+      sums[key] = std::stod(line.substr(tab + 1, tab2 == std::string::npos ? std::string::npos : tab2 - tab - 1));
+      counts[key] = tab2 == std::string::npos ? count : std::stoll(line.substr(tab2 + 1));
     }
   }
 };
@@ -241,7 +254,7 @@ class Run {
   std::unique_ptr<MetricsWriter> metrics_;
   std::unique_ptr<TensorBoardWriter> tb_;
   Accumulator acc_;
-  int64_t step_ = 0, total_steps_ = 0, accumulate_ = 1;
+  int64_t step_ = 0, total_steps_ = 0, accumulate_ = 1, probe_every_ = 1;
   bool resumed_ = false, bf16_ = false;
 };
 
@@ -271,6 +284,7 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   auto train_data = ctx.dataset("train", recipe_.file() + ": [data.train]");
 
   accumulate_ = train_.get_int("accumulate");
+  probe_every_ = train_.get_int("probe_every");
   int64_t batch = train_.get_int("batch_size");
   SSLAB_CHECK(batch % accumulate_ == 0, train_.locate("accumulate"), " (", accumulate_,
               ") must divide train.batch_size (", batch, ")");
@@ -543,7 +557,7 @@ TrainResult Run::go() {
       total.backward();
       if (sync_ && last_micro) sync_->finish();
       // Online probes: linear heads on detached embeddings.
-      if (!probes_.empty() && batch.has("label")) {
+      if (!probes_.empty() && batch.has("label") && (step - 1) % probe_every_ == 0) {
         for (auto& p : probes_) {
           torch::Tensor emb;
           {

@@ -62,6 +62,25 @@ TEST(Trainer, LossFallsAndRunFolderHoldsItsFiles) {
   EXPECT_GT(metric(dir / "run", "probe_acc").back(), 0.4);
 }
 
+TEST(Trainer, ProbeEveryNthStepLogsTheProbeOnlyWhereItRan) {
+  TempDir dir;
+  // Logged every step: the probe metric appears on steps 1, 5, 9, ... only.
+  auto r = train(dir, recipe_text("steps = 60\nprobe_every = 4"), "every");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(metric(dir / "every", "loss").size(), 60u);
+  auto acc = metric(dir / "every", "probe_acc");
+  EXPECT_EQ(acc.size(), 15u);
+  EXPECT_GT(acc.back(), 0.4);
+  // Logged every 10 steps: each line averages the probe over the steps that
+  // ran it, not over all 10 (which would read below its true accuracy).
+  r = train(dir, recipe_text("steps = 60\nprobe_every = 4", "") + "", "every10", "--set log.every_steps=10");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto acc10 = metric(dir / "every10", "probe_acc");
+  ASSERT_EQ(acc10.size(), 6u);
+  EXPECT_GT(acc10.back(), 0.4);
+  EXPECT_LE(acc10.back(), 1.0);
+}
+
 TEST(Trainer, SameSeedSameLossesOtherSeedOtherLosses) {
   TempDir dir;
   ASSERT_EQ(train(dir, recipe_text("steps = 15\nseed = 5"), "a").exit_code, 0);
@@ -150,6 +169,30 @@ TEST(Trainer, CheckpointOfAnotherModelIsAClearError) {
   EXPECT_NE(r.err.find("step-000000002.pt: checkpoint 'model/encoders.main' does not fit the recipe's model"),
             std::string::npos)
       << r.err;
+}
+
+TEST(Trainer, EvalWithOverridesKeepsTheTrainingsEvalJson) {
+  TempDir dir;
+  ASSERT_EQ(train(dir, recipe_text("steps = 4", "[eval]\nbaselines = false\n"), "run").exit_code, 0);
+  std::string before = sslab_test::read_text(dir / "run/eval.json");
+  ASSERT_NE(before.find("linear_probe"), std::string::npos);
+  // --set: printed, not saved over the training's results.
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run" + " --set eval.knn=false");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("pass --out FILE to keep them"), std::string::npos) << r.err;
+  EXPECT_EQ(sslab_test::read_text(dir / "run/eval.json"), before);
+  // --out: saved there.
+  r = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run" + " --set eval.knn=false --out " +
+                      dir / "other.json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string other = sslab_test::read_text(dir / "other.json");
+  EXPECT_NE(other.find("linear_probe"), std::string::npos);
+  EXPECT_EQ(other.find("knn"), std::string::npos);
+  EXPECT_EQ(sslab_test::read_text(dir / "run/eval.json"), before);
+  // An unwritable --out is a clear error.
+  r = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run" + " --out " + dir / "no/such/dir/e.json");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("no/such/dir/e.json: cannot write the evaluation results here"), std::string::npos) << r.err;
 }
 
 TEST(Trainer, EmaTargetFollowsTheOnlineNetwork) {

@@ -58,3 +58,90 @@ TEST_F(CnnTest, WrongChannelCountIsAClearError) {
     EXPECT_NE(std::string(e.what()).find("vision.cnn: expected images [B, 3, H, W]"), std::string::npos) << e.what();
   }
 }
+
+TEST_F(CnnTest, ChannelsLastGivesTheSameEmbeddingAndGradients) {
+  // Same seed, same initial weights; only the memory layout differs.
+  torch::manual_seed(3);
+  Cnn nhwc(CnnOptions().channels({8, 16, 24}).stem_pool(true).pool("grid").channels_last(true));
+  torch::manual_seed(3);
+  Cnn nchw(CnnOptions().channels({8, 16, 24}).stem_pool(true).pool("grid").channels_last(false));
+  auto pa = nhwc.parameters(), pb = nchw.parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    ASSERT_TRUE(torch::equal(pa[i], pb[i])) << i;
+    if (pa[i].dim() == 4) {
+      EXPECT_TRUE(pa[i].is_contiguous(torch::MemoryFormat::ChannelsLast)) << i;
+      EXPECT_TRUE(pb[i].is_contiguous()) << i;
+    }
+  }
+  nhwc.set_input("image");
+  nchw.set_input("image");
+  sslab::Batch b;
+  b.tensors["image"] = torch::rand({4, 1, 28, 28});
+  b.size = 4;
+  torch::Tensor ea = nhwc.embed(b), eb = nchw.embed(b);
+  ASSERT_EQ(ea.sizes(), eb.sizes());
+  EXPECT_TRUE(torch::allclose(ea, eb, 1e-4, 1e-5));
+  torch::Tensor w = torch::randn_like(eb);
+  (ea * w).sum().backward();
+  (eb * w).sum().backward();
+  for (size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(torch::allclose(pa[i].grad(), pb[i].grad(), 1e-3, 1e-4)) << i;
+}
+
+TEST_F(CnnTest, InputNormalisationInsideTheEncoderEqualsNormalisedInputs) {
+  torch::manual_seed(4);
+  Cnn inside(CnnOptions().channels({8, 16}).input_mean({0.25}).input_std({0.5}));
+  torch::manual_seed(4);
+  Cnn outside(CnnOptions().channels({8, 16}));
+  inside.eval();
+  outside.eval();
+  torch::Tensor x = torch::rand({3, 1, 28, 28});
+  EXPECT_TRUE(torch::allclose(inside.features(x), outside.features((x - 0.25) / 0.5), 1e-4, 1e-5));
+  // Per channel on a 3-channel input.
+  torch::manual_seed(5);
+  Cnn rgb(CnnOptions().in_channels(3).channels({8}).input_mean({0.1, 0.2, 0.3}).input_std({1.0, 2.0, 4.0}));
+  torch::manual_seed(5);
+  Cnn rgb_plain(CnnOptions().in_channels(3).channels({8}));
+  rgb.eval();
+  rgb_plain.eval();
+  torch::Tensor y = torch::rand({2, 3, 16, 16});
+  torch::Tensor m = torch::tensor({0.1, 0.2, 0.3}).view({1, 3, 1, 1}), s = torch::tensor({1.0, 2.0, 4.0}).view({1, 3, 1, 1});
+  EXPECT_TRUE(torch::allclose(rgb.features(y), rgb_plain.features((y - m) / s), 1e-4, 1e-5));
+}
+
+TEST_F(CnnTest, BadInputNormalisationIsAClearError) {
+  auto message = [](const CnnOptions& o) {
+    try {
+      Cnn cnn(o);
+    } catch (const sslab::UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  EXPECT_NE(message(CnnOptions().input_mean({0.5}).input_std({})).find("input_mean has 1 values but input_std has 0"),
+            std::string::npos);
+  EXPECT_NE(message(CnnOptions().input_mean({0.1, 0.2}).input_std({1, 1})).find("one value or one per channel (1)"),
+            std::string::npos);
+  EXPECT_NE(message(CnnOptions().input_mean({0.5}).input_std({0.0})).find("every input_std must be > 0"),
+            std::string::npos);
+}
+
+TEST_F(CnnTest, InputSizeResizesEveryInputBeforeTheStem) {
+  torch::manual_seed(6);
+  Cnn sized(CnnOptions().channels({8, 16, 24, 32}).stem_pool(true).pool("grid").input_size(36));
+  torch::manual_seed(6);
+  Cnn plain(CnnOptions().channels({8, 16, 24, 32}).stem_pool(true).pool("grid"));
+  sized.eval();
+  plain.eval();
+  torch::Tensor x = torch::rand({2, 1, 28, 28});
+  // 36 -> 18 (pool) -> 18 -> 9 -> 5 -> 3: a 3x3 final map where 28 px gives 2x2.
+  EXPECT_EQ(sized.features(x).sizes(), (std::vector<int64_t>{2, 32, 3, 3}));
+  EXPECT_EQ(plain.features(x).sizes(), (std::vector<int64_t>{2, 32, 2, 2}));
+  namespace F = torch::nn::functional;
+  torch::Tensor up = F::interpolate(
+      x, F::InterpolateFuncOptions().size(std::vector<int64_t>{36, 36}).mode(torch::kBilinear).align_corners(false));
+  EXPECT_TRUE(torch::allclose(sized.features(x), plain.features(up), 1e-4, 1e-5));
+  // Inputs already at input_size pass unchanged.
+  EXPECT_TRUE(torch::allclose(sized.features(up), plain.features(up), 1e-4, 1e-5));
+}

@@ -7,7 +7,10 @@ PyTorch Python on the same LibTorch build, measured in one run.
                        [--device cuda --precision bf16 --peak-tflops 989]
 
 Default recipe: recipes/vision/mae_fmnist.toml. Supported models: vision.vit
-encoders trained with vision.mae (the Python twin is tools/bench/mae_reference.py).
+encoders trained with vision.mae (the Python twin is tools/bench/mae_reference.py),
+and vision.cnn encoders trained with ssl.infonce, i.e. SimCLR (the twin is
+tools/bench/simclr_reference.py; it makes its two views batched, in the step,
+where sslab makes them per sample on its loader threads).
 Model FLOPs per step are counted once by torch.profiler (with_flops) on the
 Python twin (forward + backward matrix products); the same count divides
 each side's step time. Both sides use the recipe's batch size and
@@ -41,6 +44,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import bench_alloc  # noqa: E402
 import mae_reference  # noqa: E402
+import simclr_reference  # noqa: E402
 
 
 def load_recipe(path):
@@ -63,26 +67,48 @@ def fmnist_images(root):
     return torch.from_numpy(data.reshape(-1, 1, 28, 28).copy())
 
 
+def simclr_model(recipe, enc, obj):
+    """The Python twin of a vision.cnn + ssl.infonce (SimCLR) recipe."""
+    cnn = simclr_reference.Cnn(channels=tuple(enc.get("channels", [32, 64, 128])), blocks=enc.get("blocks", 1),
+                               stem_pool=enc.get("stem_pool", False), pool=enc.get("pool", "mean"),
+                               channels_in=enc.get("channels_in", 1), channels_last=enc.get("channels_last", True))
+    proj = recipe.get("heads", {}).get(obj.get("projector", ""), {})
+    crop = next((t for t in recipe.get("transforms", {}).get("image@*", []) if t.get("type") == "vision.random_resized_crop"), {})
+    jit = next((t for t in recipe.get("transforms", {}).get("image@*", []) if t.get("type") == "vision.color_jitter"), {})
+    views = simclr_reference.Views(size=crop.get("size", 28), scale=tuple(crop.get("scale", [0.08, 1.0])),
+                                   brightness=jit.get("brightness", 0.4), contrast=jit.get("contrast", 0.4),
+                                   p=jit.get("p", 0.8))
+    return simclr_reference.SimClr(cnn, hidden=tuple(proj.get("hidden", [2048])), out_dim=proj.get("out_dim", 128),
+                                   temperature=obj.get("temperature", 0.2), views=views)
+
+
 def python_side(recipe, steps, warmup, threads, device="cpu", precision="fp32", data_root=None):
     enc = recipe["encoders"]["image"] if "image" in recipe.get("encoders", {}) else next(iter(recipe["encoders"].values()))
     obj = recipe["objectives"][0]
     train = recipe.get("train", {})
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    keys = ["image_size", "patch_size", "channels", "dim", "depth", "heads", "mlp_ratio"]
-    model = mae_reference.Mae(**{k: enc[k] for k in keys if k in enc},
-                              **{k: obj[k] for k in ["mask_ratio", "decoder_dim", "decoder_depth", "decoder_heads",
-                                                     "decoder_mlp_ratio", "norm_pix_loss"] if k in obj})
-    opt = mae_reference.make_optimizer(model, train.get("lr", 1e-3), train.get("weight_decay", 0.05),
-                                       tuple(train.get("betas", [0.9, 0.95])))
+    lr, wd = train.get("lr", 1e-3), train.get("weight_decay", 0.05)
+    betas = tuple(train.get("betas", [0.9, 0.95]))
+    if enc.get("type") == "vision.cnn" and obj.get("type") == "ssl.infonce":
+        model = simclr_model(recipe, enc, obj)
+        make_opt = lambda: torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=wd, betas=betas)
+    elif enc.get("type", "vision.vit") == "vision.vit" and obj.get("type", "vision.mae") == "vision.mae":
+        keys = ["image_size", "patch_size", "channels", "dim", "depth", "heads", "mlp_ratio"]
+        model = mae_reference.Mae(**{k: enc[k] for k in keys if k in enc},
+                                  **{k: obj[k] for k in ["mask_ratio", "decoder_dim", "decoder_depth", "decoder_heads",
+                                                         "decoder_mlp_ratio", "norm_pix_loss"] if k in obj})
+        make_opt = lambda: mae_reference.make_optimizer(model, lr, wd, betas)
+    else:
+        raise SystemExit(f"bench.py: no Python twin for encoder {enc.get('type')!r} with objective {obj.get('type')!r} "
+                         "(supported: vision.vit + vision.mae, vision.cnn + ssl.infonce)")
     images = fmnist_images(data_root or recipe["data"]["train"].get("root", "/usr/share/datasets/fashion-mnist"))
     bs = train.get("batch_size", 256)
     gen = torch.Generator().manual_seed(0)
     cuda = device.startswith("cuda")
     model.to(device)
-    if cuda:  # the optimizer was built on CPU parameters: rebuild it on the moved ones
-        opt = mae_reference.make_optimizer(model, train.get("lr", 1e-3), train.get("weight_decay", 0.05),
-                                           tuple(train.get("betas", [0.9, 0.95])))
+    opt = make_opt()  # on the moved parameters
+    if cuda:
         images = images.pin_memory()
 
     def step():

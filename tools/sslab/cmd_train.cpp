@@ -1,5 +1,7 @@
 // sslab train / sslab eval.
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "args.h"
@@ -41,11 +43,15 @@ int cmd_train(const Args& args) {
 int cmd_eval(const Args& args) {
   po::options_description opts("sslab eval RUN_DIR [options]");
   std::string run_dir;
+  std::string out_file;
   bool json = false;
   std::vector<std::string> sets;
   opts.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print eval.json instead of a table")(
-      "set", po::value(&sets), "override an [eval] key: eval.key=value (repeatable)")(
-      "run", po::value(&run_dir), "run folder");
+      "set", po::value(&sets),
+      "override a recipe key for this evaluation: eval.probe_epochs=100, encoders.image.input_size=36 (repeatable)")(
+      "out", po::value(&out_file),
+      "write the results as JSON here (default: RUN_DIR/eval.json without --set; with --set, only here, so the "
+      "training's own eval.json is kept)")("run", po::value(&run_dir), "run folder");
   po::variables_map vm;
   if (!parse_args(args, opts, "run", vm)) return 0;
   if (run_dir.empty()) throw po::error("a run folder is required");
@@ -58,8 +64,18 @@ int cmd_eval(const Args& args) {
   Experiment exp(recipe, host);
   load_weights(exp, ckpt);
   for (const auto& [n, m] : exp.modules()) m->eval();
-  EvalResults results = evaluate(exp, run_dir);
+  EvalResults results = evaluate(exp, sets.empty() && out_file.empty() ? run_dir : std::string());
+  if (!out_file.empty()) {
+    std::ofstream out(out_file + ".tmp");
+    out << eval_json(results);
+    out.close();
+    SSLAB_CHECK(out.good(), out_file, ": cannot write the evaluation results here");
+    std::filesystem::rename(out_file + ".tmp", out_file);
+  }
   std::cout << (json ? eval_json(results) : eval_table(results));
+  if (!sets.empty() && out_file.empty())
+    std::cerr << "with --set the results are not saved (" << run_dir << "/eval.json is the training's); "
+              << "pass --out FILE to keep them\n";
   return 0;
 }
 
