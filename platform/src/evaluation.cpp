@@ -176,14 +176,16 @@ EvalResults evaluate(Experiment& exp, const std::string& run_dir) {
   for (auto& evaluator : exp.evaluators()) {
     for (auto& [k, v] : evaluator->evaluate(ctx)) results[k] = v;
   }
-  if (!run_dir.empty()) {
-    std::string path = (std::filesystem::path(run_dir) / "eval.json").string();
-    std::ofstream out(path + ".tmp");
-    out << eval_json(results);
-    out.close();
-    std::filesystem::rename(path + ".tmp", path);
-  }
+  if (!run_dir.empty()) save_eval_json(results, (std::filesystem::path(run_dir) / "eval.json").string());
   return results;
+}
+
+void save_eval_json(const EvalResults& results, const std::string& path) {
+  std::ofstream out(path + ".tmp");
+  out << eval_json(results);
+  out.close();
+  SSLAB_CHECK(out.good(), path, ": cannot write the evaluation results here");
+  std::filesystem::rename(path + ".tmp", path);
 }
 
 }  // namespace sslab

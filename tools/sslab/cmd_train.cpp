@@ -1,7 +1,5 @@
 // sslab train / sslab eval.
 
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "args.h"
@@ -65,13 +63,7 @@ int cmd_eval(const Args& args) {
   load_weights(exp, ckpt);
   for (const auto& [n, m] : exp.modules()) m->eval();
   EvalResults results = evaluate(exp, sets.empty() && out_file.empty() ? run_dir : std::string());
-  if (!out_file.empty()) {
-    std::ofstream out(out_file + ".tmp");
-    out << eval_json(results);
-    out.close();
-    SSLAB_CHECK(out.good(), out_file, ": cannot write the evaluation results here");
-    std::filesystem::rename(out_file + ".tmp", out_file);
-  }
+  if (!out_file.empty()) save_eval_json(results, out_file);
   std::cout << (json ? eval_json(results) : eval_table(results));
   if (!sets.empty() && out_file.empty())
     std::cerr << "with --set the results are not saved (" << run_dir << "/eval.json is the training's); "

@@ -40,6 +40,9 @@ SSLAB_API double knn_accuracy(const torch::Tensor& train_x, const torch::Tensor&
 SSLAB_API EvalResults evaluate(Experiment& exp, const std::string& run_dir);
 
 SSLAB_API std::string eval_json(const EvalResults& results);
+// Writes eval_json(results) to path through a .tmp file and a rename, so a
+// reader never sees half a file; a path that cannot be written is a UserError.
+SSLAB_API void save_eval_json(const EvalResults& results, const std::string& path);
 SSLAB_API std::string eval_table(const EvalResults& results);
 
 }  // namespace sslab
