@@ -51,6 +51,11 @@ Cnn::Cnn(const CnnOptions& options) : options_(options) {
   for (double v : sd) SSLAB_CHECK(v > 0, "vision.cnn: every input_std must be > 0, got ", v);
   SSLAB_CHECK(options_.input_size() >= 0, "vision.cnn: input_size must be >= 0 (0: as given), got ",
               options_.input_size());
+  if (!mean.empty()) {
+    auto n = static_cast<int64_t>(mean.size());
+    input_mean_ = torch::tensor(mean, torch::kFloat64).to(torch::kFloat32).view({1, n, 1, 1});
+    input_std_ = torch::tensor(sd, torch::kFloat64).to(torch::kFloat32).view({1, n, 1, 1});
+  }
   stem_ = register_module("stem", torch::nn::Sequential(conv3x3(options_.in_channels(), ch[0], 1),
                                                         torch::nn::BatchNorm2d(ch[0]), torch::nn::ReLU()));
   if (options_.stem_pool()) stem_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
@@ -88,13 +93,7 @@ torch::Tensor Cnn::features(const torch::Tensor& images) {
                               .mode(torch::kBilinear)
                               .align_corners(false));
   }
-  if (!options_.input_mean().empty()) {
-    auto n = static_cast<int64_t>(options_.input_mean().size());
-    auto opts = torch::TensorOptions().dtype(torch::kFloat64);
-    torch::Tensor mean = torch::tensor(options_.input_mean(), opts).to(x.options()).view({1, n, 1, 1});
-    torch::Tensor sd = torch::tensor(options_.input_std(), opts).to(x.options()).view({1, n, 1, 1});
-    x = (x - mean) / sd;
-  }
+  if (input_mean_.defined()) x = (x - input_mean_.to(x.device())) / input_std_.to(x.device());
   if (options_.channels_last()) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   return stages_->forward(stem_->forward(x));
 }

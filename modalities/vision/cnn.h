@@ -53,6 +53,7 @@ class Cnn : public Encoder {
  private:
   CnnOptions options_;
   torch::nn::Sequential stem_{nullptr}, stages_{nullptr};
+  torch::Tensor input_mean_, input_std_;  // [1, C or 1, 1, 1], built once (not parameters: not in checkpoints)
 };
 
 }  // namespace sslab::vision
