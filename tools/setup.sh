@@ -10,7 +10,7 @@ packages=(
   # LibTorch 1.13 (CPU) with a real BLAS: the default reference BLAS is ~12x slower
   libtorch-dev libopenblas0-openmp python3-torch python3-numpy
   # platform: recipes, CLI, plugin loading, checkpoints, distributed (c10d + gloo)
-  libtomlplusplus-dev libboost-dev libboost-program-options-dev zlib1g-dev libgloo-dev
+  libtomlplusplus-dev nlohmann-json3-dev libboost-dev libboost-program-options-dev zlib1g-dev libgloo-dev
   libjemalloc2
   # tests
   libgtest-dev libgmock-dev

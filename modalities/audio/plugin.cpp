@@ -4,6 +4,7 @@
 // the log-mel and random-encoder baselines.
 #include <sslab/components.h>
 #include <sslab/plugin.h>
+#include <sslab/settings.h>
 
 #include <cmath>
 
@@ -24,7 +25,7 @@ void check_range(const Config& c, const std::string& key) {
 
 void register_datasets(Registrar& r) {
   Schema m;
-  m.string("manifest", DefaultValue{},
+  m.string("manifest", required,
            "TSV file: header 'path<TAB>col...', one clip per line; columns other than path and split are labels");
   m.string("split", std::string("train"), "train, test, or all").choices({"train", "test", "all"});
   m.number("test_fraction", 0.2, "share of each label class held out for test (manifests without a split column)")
@@ -206,47 +207,22 @@ void register_objectives(Registrar& r) {
 }
 
 void register_evaluators(Registrar& r) {
-  Schema e;
-  e.string("encoder", std::string(""), "encoder to evaluate (empty: the only one)");
-  e.strings("labels", std::vector<std::string>{"label"},
-            "label keys to probe, e.g. [\"label.speaker\", \"label.word\"]");
-  e.boolean("knn", true, "cosine kNN next to the linear probe");
-  e.integer("knn_k", int64_t{20}, "neighbours for kNN").min(1);
-  e.boolean("logmel_baseline", true, "log-mel (mean + std over frames) + logistic regression baseline");
-  e.boolean("random_encoder", true, "probe a randomly initialised encoder of the same recipe");
-  e.integer("sample_rate", int64_t{16000}, "rate of the waves (log-mel baseline)").min(1000);
-  e.integer("n_mels", int64_t{40}, "mel bands of the baseline").min(1);
-  e.integer("n_fft", int64_t{400}, "FFT size of the baseline").min(8);
-  e.integer("hop", int64_t{160}, "frame step of the baseline").min(1);
-  e.integer("probe_epochs", int64_t{30}, "linear probe epochs").min(1);
-  e.number("probe_lr", 1e-2, "linear probe learning rate").greater_than(0);
-  e.number("probe_weight_decay", 1e-4, "linear probe weight decay").min(0);
-  e.integer("train_limit", int64_t{0}, "use at most this many training clips (0: all)").min(0);
-  e.integer("test_limit", int64_t{0}, "use at most this many test clips (0: all)").min(0);
-  e.integer("batch_size", int64_t{64}, "clips per embedding batch").min(1);
+  using O = LabelProbesOptions;
+  Settings<O> e;
+  e.add("encoder", &O::encoder, "encoder to evaluate (empty: the only one)");
+  e.add("labels", &O::labels, "label keys to probe, e.g. [\"label.speaker\", \"label.word\"]");
+  e.add("knn", &O::knn, "cosine kNN next to the linear probe");
+  e.add("knn_k", &O::knn_k, "neighbours for kNN").min(1);
+  e.add("logmel_baseline", &O::logmel_baseline, "log-mel (mean + std over frames) + logistic regression baseline");
+  e.add("sample_rate", [](O& o) -> int64_t& { return o.logmel.sample_rate; }, "rate of the waves (log-mel baseline)")
+      .min(1000);
+  e.add("n_mels", [](O& o) -> int64_t& { return o.logmel.n_mels; }, "mel bands of the baseline").min(1);
+  e.add("n_fft", [](O& o) -> int64_t& { return o.logmel.n_fft; }, "FFT size of the baseline").min(8);
+  e.add("hop", [](O& o) -> int64_t& { return o.logmel.hop; }, "frame step of the baseline").min(1);
+  add_probe_settings(e, [](O& o) -> ProbeSettings& { return o.settings; });
   r.evaluator("audio.label_probes",
-              "linear probe + kNN per label key (speaker, word) beside log-mel and random-encoder baselines", e,
-              [](const Config& c, BuildContext& ctx) {
-                LabelProbesOptions o;
-                o.encoder = c.get_string("encoder");
-                o.labels = c.get_strings("labels");
-                o.knn = c.get_bool("knn");
-                o.knn_k = c.get_int("knn_k");
-                o.logmel_baseline = c.get_bool("logmel_baseline");
-                o.random_encoder = c.get_bool("random_encoder");
-                o.logmel.sample_rate = c.get_int("sample_rate");
-                o.logmel.n_mels = c.get_int("n_mels");
-                o.logmel.n_fft = c.get_int("n_fft");
-                o.logmel.hop = c.get_int("hop");
-                o.probe.epochs = c.get_int("probe_epochs");
-                o.probe.lr = c.get_float("probe_lr");
-                o.probe.weight_decay = c.get_float("probe_weight_decay");
-                o.probe.seed = ctx.seed;
-                o.train_limit = c.get_int("train_limit");
-                o.test_limit = c.get_int("test_limit");
-                o.batch_size = c.get_int("batch_size");
-                return std::make_shared<LabelProbes>(o);
-              });
+              "linear probe + kNN per label key (speaker, word) beside log-mel and random-encoder baselines", e.schema(),
+              [e](const Config& c, BuildContext&) { return std::make_shared<LabelProbes>(e.read(c)); });
 }
 
 void register_components(Registrar& r) {

@@ -19,11 +19,8 @@ struct LabelProbesOptions {
   bool knn = true;
   int64_t knn_k = 20;
   bool logmel_baseline = true;
-  bool random_encoder = true;
   LogMelOptions logmel;
-  ProbeOptions probe;
-  int64_t train_limit = 0, test_limit = 0;
-  int64_t batch_size = 64;
+  ProbeSettings settings;  // limits, batch size, probe options, random-encoder baseline
 };
 
 // Utterance features from log-mel frames: mean and standard deviation over

@@ -8,6 +8,7 @@
 
 #include <sslab/components.h>
 #include <sslab/plugin.h>
+#include <sslab/settings.h>
 
 #include "mlm.h"
 #include "sentencepiece_tokenizer.h"
@@ -40,15 +41,7 @@ std::string default_cache_dir() {
 
 // The tokenizer a component names (`tokenizer` key), from [tokenizers].
 std::shared_ptr<Tokenizer> named_tokenizer(const Config& c, BuildContext& ctx, const std::string& key = "tokenizer") {
-  std::string name = c.get_string(key);
-  auto it = ctx.tokenizers.find(name);
-  if (it == ctx.tokenizers.end()) {
-    std::vector<std::string> known;
-    for (const auto& kv : ctx.tokenizers) known.push_back(kv.first);
-    throw UserError(
-        str(c.locate(key), ": no tokenizer '", name, "' under [tokenizers]; ", suggestion_text(name, known)));
-  }
-  return it->second;
+  return ctx.tokenizer(c.get_string(key), c.locate(key));
 }
 
 std::vector<int64_t> specials_of(const Tokenizer& tok) {
@@ -215,15 +208,16 @@ void register_objectives(Registrar& r) {
 }
 
 void register_evaluators(Registrar& r) {
-  Schema s;
-  s.string("key", std::string("text.ids"), "the sample key of the token ids");
-  s.string("tokenizer", std::string("text"), "the tokenizer (its special ids are not features)");
-  s.integer("max_features", int64_t{4096}, "keep the ids with the highest document frequency").min(1);
+  using O = TfidfBaselineOptions;
+  Settings<O> s;
+  s.add("key", &O::key, "the sample key of the token ids");
+  s.add("tokenizer", &O::tokenizer, "the tokenizer (its special ids are not features)");
+  s.add("max_features", &O::max_features, "keep the ids with the highest document frequency").min(1);
+  add_probe_settings(s, [](O& o) -> ProbeSettings& { return o.settings; }, /*with_random_encoder=*/false);
   r.evaluator("text.tfidf_baseline",
-              "bag-of-pieces TF-IDF + the platform's linear probe on the train/test splits: baseline_tfidf_linear", s,
-              [](const Config& c, BuildContext& ctx) {
-                return std::make_shared<TfidfBaseline>(c.get_string("key"), c.get_int("max_features"),
-                                                       specials_of(*named_tokenizer(c, ctx)));
+              "bag-of-pieces TF-IDF + the platform's linear probe on the train/test splits: baseline_tfidf_linear",
+              s.schema(), [s](const Config& c, BuildContext& ctx) {
+                return std::make_shared<TfidfBaseline>(s.read(c), specials_of(*named_tokenizer(c, ctx)));
               });
 }
 

@@ -4,8 +4,6 @@
 #include <cmath>
 #include <unordered_map>
 
-#include <sslab/evaluation.h>
-#include <sslab/recipe_schema.h>
 
 namespace sslab::text {
 
@@ -68,32 +66,34 @@ torch::Tensor Tfidf::transform(const std::vector<std::vector<int64_t>>& docs) co
 }
 
 EvalResults TfidfBaseline::evaluate(BuildContext& ctx) {
-  Config cfg = ctx.recipe().at("eval").validate(eval_schema(), {});
+  const char* who = "text.tfidf_baseline";
+  const ProbeSettings& ps = options_.settings;
+  const std::string& key = options_.key;
   auto read = [&](const std::string& split, int64_t limit, torch::Tensor* labels) {
-    auto ds = ctx.dataset(split, "text.tfidf_baseline");
-    int64_t n = limit > 0 ? std::min(limit, ds->size()) : ds->size();
-    std::vector<std::vector<int64_t>> docs(static_cast<size_t>(n));
-    *labels = torch::empty({n}, torch::kInt64);
-    for (int64_t i = 0; i < n; ++i) {
-      Sample s = ds->get(i);
-      torch::Tensor ids = s.at(key_).contiguous();
-      docs[static_cast<size_t>(i)].assign(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + ids.numel());
-      SSLAB_CHECK(s.count("label"), "text.tfidf_baseline: the ", split, " samples have no label");
-      (*labels)[i] = s.at("label").item<int64_t>();
-    }
+    std::vector<std::vector<int64_t>> docs;
+    std::vector<torch::Tensor> ys;
+    for_each_batch(*ctx.dataset(split, who), limit, ps.batch_size, [&](const Batch& b) {
+      SSLAB_CHECK(b.has("label"), who, ": the ", split, " samples have no label");
+      ys.push_back(b.at("label"));
+      torch::Tensor ids = b.at(key).to(torch::kInt64).contiguous();
+      torch::Tensor lengths = b.has(key + ".length") ? b.at(key + ".length")
+                                                      : torch::full({b.size}, ids.size(1), torch::kInt64);
+      for (int64_t i = 0; i < b.size; ++i) {
+        const int64_t* row = ids[i].data_ptr<int64_t>();
+        docs.emplace_back(row, row + lengths[i].item<int64_t>());
+      }
+    });
+    *labels = torch::cat(ys);
     return docs;
   };
   torch::Tensor ytr, yte;
-  auto train = read("train", cfg.get_int("train_limit"), &ytr);
-  auto test = read("test", cfg.get_int("test_limit"), &yte);
-  Tfidf tfidf(max_features_, ignore_);
+  auto train = read("train", ps.train_limit, &ytr);
+  auto test = read("test", ps.test_limit, &yte);
+  Tfidf tfidf(options_.max_features, ignore_);
   tfidf.fit(train);
   torch::Tensor xtr = tfidf.transform(train), xte = tfidf.transform(test);
-  ProbeOptions po;
-  po.epochs = cfg.get_int("probe_epochs");
-  po.lr = cfg.get_float("probe_lr");
-  po.weight_decay = cfg.get_float("probe_weight_decay");
-  po.seed = ctx.seed;
+  ProbeOptions po = ps.probe;
+  po.seed = ctx.seed();
   int64_t classes = ctx.dataset("train")->num_classes();
   EvalResults r;
   r["baseline_tfidf_linear"]["accuracy"] = linear_probe_accuracy(xtr, ytr, xte, yte, classes, po);

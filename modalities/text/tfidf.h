@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <sslab/components.h>
+#include <sslab/evaluation.h>
 
 namespace sslab::text {
 
@@ -32,18 +33,24 @@ class Tfidf {
   std::vector<double> idf_;
 };
 
-// The evaluator text.tfidf_baseline: reads the "train" and "test" datasets
-// (their first eval.train_limit / eval.test_limit samples, like the platform's
-// probes) and writes "baseline_tfidf_linear": {accuracy, features}.
+struct TfidfBaselineOptions {
+  std::string key = "text.ids";     // sample key of the token ids
+  std::string tokenizer = "text";   // its special ids are not features
+  int64_t max_features = 4096;
+  ProbeSettings settings;           // train_limit, test_limit, batch_size, probe options
+};
+
+// The evaluator text.tfidf_baseline: reads the first train_limit / test_limit
+// samples of the "train" and "test" datasets and writes
+// "baseline_tfidf_linear": {accuracy, features}.
 class TfidfBaseline : public Evaluator {
  public:
-  TfidfBaseline(std::string key, int64_t max_features, std::vector<int64_t> ignore)
-      : key_(std::move(key)), max_features_(max_features), ignore_(std::move(ignore)) {}
+  TfidfBaseline(TfidfBaselineOptions options, std::vector<int64_t> ignore)
+      : options_(std::move(options)), ignore_(std::move(ignore)) {}
   EvalResults evaluate(BuildContext& ctx) override;
 
  private:
-  std::string key_;
-  int64_t max_features_;
+  TfidfBaselineOptions options_;
   std::vector<int64_t> ignore_;
 };
 

@@ -7,7 +7,7 @@
 #include <random>
 #include <sstream>
 
-#include <sslab/loader.h>
+#include <sslab/components.h>
 
 namespace sslab::video {
 namespace {

@@ -1,45 +1,22 @@
 #include "evaluators.h"
 
-#include <cmath>
-
-#include <sslab/loader.h>
-
 #include "model.h"
 
 namespace sslab::video {
-namespace {
-
-std::vector<Batch> batches(Dataset& data, int64_t limit, int64_t batch_size) {
-  std::vector<Batch> out;
-  const int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
-  for (int64_t s = 0; s < n; s += batch_size) {
-    std::vector<Sample> samples;
-    for (int64_t i = s; i < std::min(n, s + batch_size); ++i) samples.push_back(data.get(i));
-    out.push_back(collate(samples));
-  }
-  return out;
-}
-
-}  // namespace
 
 EvalResults NextFrameEval::evaluate(BuildContext& ctx) {
-  auto enc = std::dynamic_pointer_cast<VideoEncoder>(ctx.encoder(options_.encoder, "video.next_frame_mse"));
-  SSLAB_CHECK(enc, "video.next_frame_mse: encoder '", options_.encoder, "' is not a video.encoder");
-  auto dec = std::dynamic_pointer_cast<FrameDecoder>(ctx.head(options_.decoder, "video.next_frame_mse"));
-  SSLAB_CHECK(dec, "video.next_frame_mse: head '", options_.decoder, "' is not a video.frame_decoder");
-  Dataset& test = *ctx.dataset("test", "video.next_frame_mse");
+  const char* who = "video.next_frame_mse";
+  auto enc = std::dynamic_pointer_cast<VideoEncoder>(ctx.encoder(options_.encoder, who));
+  SSLAB_CHECK(enc, who, ": encoder '", options_.encoder, "' is not a video.encoder");
+  auto dec = std::dynamic_pointer_cast<FrameDecoder>(ctx.head(options_.decoder, who));
+  SSLAB_CHECK(dec, who, ": head '", options_.decoder, "' is not a video.frame_decoder");
   const int64_t k = options_.context_frames, n = options_.predict_frames;
   torch::NoGradGuard no_grad;
-  enc->eval();
-  dec->eval();
+  EvalMode eval_mode({enc.get(), dec.get()});
   torch::Tensor model_sum = torch::zeros({n}, torch::kFloat64), copy_sum = torch::zeros({n}, torch::kFloat64);
   int64_t clips = 0;
-  const int64_t total = options_.test_limit > 0 ? std::min(options_.test_limit, test.size()) : test.size();
-  for (int64_t s = 0; s < total; s += options_.batch_size) {
-    std::vector<Sample> samples;
-    for (int64_t i = s; i < std::min(total, s + options_.batch_size); ++i) samples.push_back(test.get(i));
-    Batch b = collate(samples);
-    torch::Tensor clip = b.at(enc->input()).to(ctx.device);
+  for_each_batch(*ctx.dataset("test", who), options_.test_limit, options_.batch_size, [&](const Batch& b) {
+    torch::Tensor clip = b.at(enc->input()).to(ctx.device());
     Rollout r = rollout(*enc, *dec, clip, k, n, "prediction");
     torch::Tensor truth = clip.slice(1, k, k + n);
     torch::Tensor pred = dec->pixels(r.logits);
@@ -48,10 +25,8 @@ EvalResults NextFrameEval::evaluate(BuildContext& ctx) {
     torch::Tensor last = clip.select(1, k - 1).unsqueeze(1).expand_as(truth);
     copy_sum += mse_per_frame(last, truth).to(torch::kCPU, torch::kFloat64) * bs;
     clips += bs;
-  }
-  enc->train();
-  dec->train();
-  SSLAB_CHECK(clips > 0, "video.next_frame_mse: the test split is empty");
+  });
+  SSLAB_CHECK(clips > 0, who, ": the test split is empty");
   EvalResults res;
   auto fill = [&](const std::string& name, const torch::Tensor& sum) {
     torch::Tensor per_step = sum / static_cast<double>(clips);
@@ -64,106 +39,30 @@ EvalResults NextFrameEval::evaluate(BuildContext& ctx) {
   return res;
 }
 
-torch::Tensor multilabel_probe_scores(const torch::Tensor& train_x, const torch::Tensor& train_y,
-                                      const torch::Tensor& test_x, const ProbeOptions& o) {
-  torch::manual_seed(o.seed);
-  torch::Tensor mean = train_x.mean(0, true), std = train_x.std(0, true, true) + 1e-6;
-  torch::Tensor xtr = (train_x - mean) / std, xte = (test_x - mean) / std;
-  torch::nn::Linear head(train_x.size(1), train_y.size(1));
-  torch::optim::AdamW opt(head->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  const int64_t n = xtr.size(0);
-  const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
-  const int64_t epochs = std::max<int64_t>(o.epochs, (500 + steps_per_epoch - 1) / steps_per_epoch);
-  const int64_t total = epochs * steps_per_epoch;
-  int64_t step = 0;
-  for (int64_t e = 0; e < epochs; ++e) {
-    torch::Tensor perm = torch::randperm(n);
-    for (int64_t s = 0; s < n; s += o.batch_size) {
-      const double lr = 0.5 * o.lr * (1 + std::cos(M_PI * static_cast<double>(step++) / total));
-      for (auto& g : opt.param_groups()) g.options().set_lr(lr);
-      torch::Tensor idx = perm.slice(0, s, std::min(n, s + o.batch_size));
-      torch::Tensor loss = torch::nn::functional::binary_cross_entropy_with_logits(head(xtr.index_select(0, idx)),
-                                                                                   train_y.index_select(0, idx));
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-    }
-  }
-  torch::NoGradGuard no_grad;
-  return head(xte);
-}
-
-double mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets) {
-  double sum = 0;
-  int64_t classes = 0;
-  for (int64_t c = 0; c < scores.size(1); ++c) {
-    torch::Tensor y = targets.select(1, c).to(torch::kFloat64);
-    const double positives = y.sum().item<double>();
-    if (positives <= 0) continue;
-    torch::Tensor order = scores.select(1, c).argsort(0, /*descending=*/true);
-    torch::Tensor hits = y.index_select(0, order);
-    torch::Tensor precision = hits.cumsum(0) / torch::arange(1, hits.size(0) + 1, torch::kFloat64);
-    sum += (precision * hits).sum().item<double>() / positives;
-    ++classes;
-  }
-  return classes ? sum / classes : 0.0;
-}
-
-double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets) {
-  int64_t found = 0, total = 0;
-  torch::Tensor order = scores.argsort(1, /*descending=*/true);
-  for (int64_t i = 0; i < scores.size(0); ++i) {
-    const int64_t m = targets[i].sum().item<int64_t>();
-    if (m == 0) continue;
-    found += targets[i].index_select(0, order[i].slice(0, 0, m)).sum().item<int64_t>();
-    total += m;
-  }
-  return total ? static_cast<double>(found) / static_cast<double>(total) : 0.0;
-}
-
 EvalResults ItemProbe::evaluate(BuildContext& ctx) {
-  std::string name = options_.encoder;
-  if (name.empty()) {
-    SSLAB_CHECK(ctx.encoders.size() == 1, "video.item_probe: the recipe has ", ctx.encoders.size(),
-                " encoders; set encoder = \"<name>\"");
-    name = ctx.encoders.begin()->first;
-  }
-  auto enc = ctx.encoder(name, "video.item_probe");
+  const char* who = "video.item_probe";
+  const std::string name = resolve_encoder(ctx, options_.encoder, who);
+  auto enc = ctx.encoder(name, who);
+  const ProbeSettings& ps = options_.settings;
   std::shared_ptr<Encoder> random;
-  if (options_.random_encoder) {
-    auto it = ctx.builders.find("encoders." + name);
-    SSLAB_ASSERT(it != ctx.builders.end(), "no builder for encoder ", name);
-    torch::manual_seed(ctx.seed + 7919);
-    random = std::dynamic_pointer_cast<Encoder>(it->second());
-    random->to(ctx.device);
-    random->eval();
+  if (ps.random_encoder) random = random_encoder(ctx, name);
+  EvalMode eval_mode({enc.get()});
+  std::vector<FeatureSpec> specs{{"encoder", [&](const Batch& b) { return enc->embed(b); }}};
+  if (random) specs.push_back({"random", [&](const Batch& b) { return random->embed(b); }});
+  if (options_.raw_baseline) {
+    const std::string key = enc->input();
+    specs.push_back({"raw", [key](const Batch& b) { return b.at(key).mean(1).flatten(1); }, false});
   }
-  enc->eval();
-  struct Features {
-    std::map<std::string, std::vector<torch::Tensor>> x;
-    std::vector<torch::Tensor> y;
-  };
-  auto run = [&](Dataset& data, int64_t limit) {
-    torch::NoGradGuard no_grad;
-    Features f;
-    for (const Batch& b : batches(data, limit, options_.batch_size)) {
-      SSLAB_CHECK(b.has(options_.labels), "video.item_probe: the samples have no key '", options_.labels, "'");
-      f.y.push_back(b.at(options_.labels).to(torch::kFloat32));
-      Batch dev = ctx.device.is_cpu() ? b : b.to(ctx.device);
-      f.x["encoder"].push_back(enc->embed(dev).to(torch::kCPU, torch::kFloat32));
-      if (random) f.x["random"].push_back(random->embed(dev).to(torch::kCPU, torch::kFloat32));
-      if (options_.raw_baseline) f.x["raw"].push_back(b.at(enc->input()).mean(1).flatten(1).to(torch::kFloat32));
-    }
-    return f;
-  };
-  Features tr = run(*ctx.dataset("train", "video.item_probe"), options_.train_limit);
-  Features te = run(*ctx.dataset("test", "video.item_probe"), options_.test_limit);
-  enc->train();
-  torch::Tensor ytr = torch::cat(tr.y), yte = torch::cat(te.y);
+  Features tr = embed_features(*ctx.dataset("train", who), ps.train_limit, ps.batch_size, ctx.device(), specs,
+                               {options_.labels}, who);
+  Features te = embed_features(*ctx.dataset("test", who), ps.test_limit, ps.batch_size, ctx.device(), specs,
+                               {options_.labels}, who);
+  torch::Tensor ytr = tr.label(options_.labels).to(torch::kFloat32), yte = te.label(options_.labels).to(torch::kFloat32);
+  ProbeOptions po = ps.probe;
+  po.seed = ctx.seed();
   EvalResults res;
   auto probe = [&](const std::string& part, const std::string& result) {
-    torch::Tensor scores =
-        multilabel_probe_scores(torch::cat(tr.x.at(part)), ytr, torch::cat(te.x.at(part)), options_.probe);
+    torch::Tensor scores = multilabel_probe_scores(tr.at(part), ytr, te.at(part), po);
     res["items/" + result]["map"] = mean_average_precision(scores, yte);
     res["items/" + result]["recall_at_m"] = recall_at_m(scores, yte);
   };

@@ -32,10 +32,8 @@ class NextFrameEval : public Evaluator {
 struct ItemProbeOptions {
   std::string encoder;  // "" : the only one
   std::string labels = "label.items";
-  bool random_encoder = true;
   bool raw_baseline = true;  // mean frame pixels
-  ProbeOptions probe;
-  int64_t train_limit = 0, test_limit = 0, batch_size = 64;
+  ProbeSettings settings;    // limits, batch size, probe options, random-encoder baseline
 };
 
 // Multi-label probe: logistic regression per class (one linear layer, BCE)
@@ -52,12 +50,6 @@ class ItemProbe : public Evaluator {
   ItemProbeOptions options_;
 };
 
-// Trains the multi-label probe; returns test scores [N, K].
-torch::Tensor multilabel_probe_scores(const torch::Tensor& train_x, const torch::Tensor& train_y,
-                                      const torch::Tensor& test_x, const ProbeOptions& options);
-// Mean over classes (present in the test set) of average precision.
-double mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets);
-// Share of true labels among each sample's top-m scores (m = its label count).
-double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets);
+// The multi-label probe and its metrics are the SDK's (sslab/evaluation.h).
 
 }  // namespace sslab::video

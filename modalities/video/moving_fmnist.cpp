@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <random>
 
-#include <sslab/loader.h>
+#include <sslab/components.h>
 
 namespace sslab::video {
 namespace {

@@ -4,6 +4,7 @@
 // evaluators. Every component and the recipe keys it reads are registered here.
 #include <sslab/components.h>
 #include <sslab/plugin.h>
+#include <sslab/settings.h>
 
 #include "datasets.h"
 #include "evaluators.h"
@@ -14,7 +15,7 @@ namespace {
 
 void register_datasets(Registrar& r) {
   Schema c;
-  c.string("manifest", DefaultValue{},
+  c.string("manifest", required,
            "TSV with a header: path, optional split (train/test), optional frames, optional classes (\"3,7\"); paths "
            "relative to the manifest");
   c.string("split", std::string("train"), "rows of this split: train, test, or all").choices({"train", "test", "all"});
@@ -148,7 +149,7 @@ void register_models(Registrar& r) {
         std::shared_ptr<VideoEncoder> target;
         if (o.target() == "latent") {
           target = std::dynamic_pointer_cast<VideoEncoder>(
-              ctx.ema_target(c.get_string("encoder"), c.get_float("ema_momentum"), c.locate("target")));
+              ctx.ema_target(c.get_string("encoder"), EmaOptions{c.get_float("ema_momentum")}, c.locate("target")));
           SSLAB_ASSERT(target, "the EMA target of a video.encoder is not a video.encoder");
         }
         return std::make_shared<FramePrediction>(enc, dec, o, target);
@@ -176,35 +177,16 @@ void register_evaluators(Registrar& r) {
                 return std::make_shared<NextFrameEval>(o);
               });
 
-  Schema p;
-  p.string("encoder", std::string(""), "encoder to evaluate (empty: the only one)");
-  p.string("labels", std::string("label.items"), "multi-hot batch key to probe");
-  p.boolean("random_encoder", true, "probe a randomly initialised encoder of the same recipe");
-  p.boolean("raw_baseline", true, "probe the clip's mean frame (raw pixels)");
-  p.integer("probe_epochs", int64_t{30}, "probe epochs (at least 500 updates)").min(1);
-  p.number("probe_lr", 1e-2, "probe learning rate").greater_than(0);
-  p.number("probe_weight_decay", 1e-4, "probe weight decay").min(0);
-  p.integer("train_limit", int64_t{0}, "use at most this many training clips (0: all)").min(0);
-  p.integer("test_limit", int64_t{0}, "use at most this many test clips (0: all)").min(0);
-  p.integer("batch_size", int64_t{64}, "clips per embedding batch").min(1);
+  using P = ItemProbeOptions;
+  Settings<P> p;
+  p.add("encoder", &P::encoder, "encoder to evaluate (empty: the only one)");
+  p.add("labels", &P::labels, "multi-hot batch key to probe");
+  p.add("raw_baseline", &P::raw_baseline, "probe the clip's mean frame (raw pixels)");
+  add_probe_settings(p, [](P& o) -> ProbeSettings& { return o.settings; });
   r.evaluator("video.item_probe",
               "multi-label linear probe of the clip embedding on the items' classes (mAP, recall@m) beside "
               "random-encoder and mean-frame baselines",
-              p, [](const Config& c, BuildContext& ctx) {
-                ItemProbeOptions o;
-                o.encoder = c.get_string("encoder");
-                o.labels = c.get_string("labels");
-                o.random_encoder = c.get_bool("random_encoder");
-                o.raw_baseline = c.get_bool("raw_baseline");
-                o.probe.epochs = c.get_int("probe_epochs");
-                o.probe.lr = c.get_float("probe_lr");
-                o.probe.weight_decay = c.get_float("probe_weight_decay");
-                o.probe.seed = ctx.seed;
-                o.train_limit = c.get_int("train_limit");
-                o.test_limit = c.get_int("test_limit");
-                o.batch_size = c.get_int("batch_size");
-                return std::make_shared<ItemProbe>(o);
-              });
+              p.schema(), [p](const Config& c, BuildContext&) { return std::make_shared<ItemProbe>(p.read(c)); });
 }
 
 void register_components(Registrar& r) {

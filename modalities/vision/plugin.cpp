@@ -25,7 +25,7 @@ void register_datasets(Registrar& r) {
             });
 
   Schema folder;
-  folder.string("root", DefaultValue{}, "folder of class sub-folders: root/<class>/<image>.png|jpg");
+  folder.string("root", required, "folder of class sub-folders: root/<class>/<image>.png|jpg");
   folder.integer("channels", int64_t{3}, "1 (grey) or 3 (RGB)").min(1).max(3);
   folder.integer("size", int64_t{0}, "resize to size x size, bilinear (0: keep the decoded size)").min(0);
   r.dataset("vision.image_folder", "PNG/JPEG images in class sub-folders; labels from sorted folder names", folder,

@@ -30,32 +30,62 @@ static std::shared_ptr<T> lookup(const std::map<std::string, std::shared_ptr<T>>
                       suggestion_text(name, known)));
 }
 
+BuildContext::BuildContext(const Recipe& recipe, const Registries& registries)
+    : recipe_(recipe), registries_(registries) {}
+BuildContext::~BuildContext() = default;
+
 std::shared_ptr<Dataset> BuildContext::dataset(const std::string& split, const std::string& where) const {
-  return lookup(datasets, split, "dataset split", where);
+  return lookup(datasets_, split, "dataset split", where);
 }
 std::shared_ptr<Encoder> BuildContext::encoder(const std::string& name, const std::string& where) const {
-  return lookup(encoders, name, "encoder", where);
+  return lookup(encoders_, name, "encoder", where);
 }
 std::shared_ptr<Head> BuildContext::head(const std::string& name, const std::string& where) const {
-  return lookup(heads, name, "head", where);
+  return lookup(heads_, name, "head", where);
+}
+std::shared_ptr<Tokenizer> BuildContext::tokenizer(const std::string& name, const std::string& where) const {
+  return lookup(tokenizers_, name, "tokenizer", where);
 }
 
+template <typename M>
+static std::vector<std::string> keys_of(const M& m) {
+  std::vector<std::string> out;
+  for (const auto& kv : m) out.push_back(kv.first);
+  return out;
+}
+std::vector<std::string> BuildContext::encoder_names() const { return keys_of(encoders_); }
+std::vector<std::string> BuildContext::dataset_names() const { return keys_of(datasets_); }
+std::vector<std::string> BuildContext::head_names() const { return keys_of(heads_); }
 
-std::shared_ptr<torch::nn::Module> BuildContext::ema_target(const std::string& name, double momentum,
+std::shared_ptr<Encoder> BuildContext::fresh_encoder(const std::string& name, uint64_t seed,
+                                                     const std::string& where) const {
+  encoder(name, where);  // the usual "no encoder named" error
+  auto it = builders_.find("encoders." + name);
+  SSLAB_ASSERT(it != builders_.end(), "no builder for encoder ", name);
+  torch::manual_seed(seed);
+  auto enc = std::dynamic_pointer_cast<Encoder>(it->second());
+  SSLAB_ASSERT(enc, "the builder of encoder ", name, " made no Encoder");
+  enc->to(device_);
+  return enc;
+}
+
+std::shared_ptr<torch::nn::Module> BuildContext::ema_target(const std::string& name, const EmaOptions& options,
                                                             const std::string& where) {
-  SSLAB_CHECK(momentum >= 0 && momentum <= 1, where.empty() ? "" : where + ": ", "EMA momentum must be in [0, 1], got ",
-              momentum);
+  const std::string at = where.empty() ? "" : where + ": ";
+  SSLAB_CHECK(options.momentum >= 0 && options.momentum <= 1, at, "EMA momentum must be in [0, 1], got ",
+              options.momentum);
+  SSLAB_CHECK(options.schedule == "constant" || options.schedule == "cosine", at,
+              "EMA schedule must be \"constant\" or \"cosine\", got \"", options.schedule, "\"");
   auto it = ema_targets_.find(name);
   if (it != ema_targets_.end()) return it->second.target;
   std::shared_ptr<torch::nn::Module> online;
-  if (encoders.count(name)) online = encoders.at(name);
-  else if (heads.count(name)) online = heads.at(name);
-  auto builder = builders.find(name);
-  if (!online || builder == builders.end()) {
-    std::vector<std::string> known;
-    for (const auto& kv : builders) known.push_back(kv.first);
-    throw UserError(str(where.empty() ? "" : where + ": ", "no encoder or head named '", name,
-                        "' for an EMA target; ", suggestion_text(name, known)));
+  if (encoders_.count(name)) online = encoders_.at(name);
+  else if (heads_.count(name)) online = heads_.at(name);
+  auto builder = builders_.find(name);
+  if (!online || builder == builders_.end()) {
+    std::vector<std::string> known = keys_of(encoders_);
+    for (const auto& h : keys_of(heads_)) known.push_back(h);
+    throw UserError(str(at, "no encoder or head named '", name, "' for an EMA target; ", suggestion_text(name, known)));
   }
   std::shared_ptr<torch::nn::Module> target = builder->second();
   {
@@ -69,8 +99,8 @@ std::shared_ptr<torch::nn::Module> BuildContext::ema_target(const std::string& n
     auto src_b = online->named_buffers(true);
     for (auto& b : target->named_buffers(true)) b.value().copy_(src_b[b.key()]);
   }
-  target->to(device);
-  ema_targets_[name] = EmaTarget{online, target, momentum, "constant", momentum};
+  target->to(device_);
+  ema_targets_[name] = EmaTarget{online, target, options.momentum, options};
   return target;
 }
 

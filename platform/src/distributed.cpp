@@ -17,7 +17,7 @@
 #define SSLAB_HAVE_NCCL 1
 #endif
 
-#include "sslab/distributed.h"
+#include "sslab/host/distributed.h"
 
 #include <cstdlib>
 #include <mutex>

@@ -1,60 +1,132 @@
+// Evaluation helpers of the SDK (sslab/evaluation.h). The host's own probes
+// and the end-of-run evaluation are in run_evaluation.cpp.
 #include "sslab/evaluation.h"
 
 #include <cmath>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
-
-#include "sslab/recipe_schema.h"
 
 namespace sslab {
 
-torch::Tensor embed_dataset(Dataset& data, int64_t limit, int64_t batch_size, const torch::Device& device,
-                            const std::function<torch::Tensor(const Batch&)>& fn, torch::Tensor* labels) {
-  torch::NoGradGuard no_grad;
-  int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
-  std::vector<torch::Tensor> outs, ys;
+void for_each_batch(const Dataset& data, int64_t limit, int64_t batch_size,
+                    const std::function<void(const Batch&)>& fn) {
+  SSLAB_CHECK(batch_size > 0, "for_each_batch: batch_size must be > 0, got ", batch_size);
+  const int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
   for (int64_t start = 0; start < n; start += batch_size) {
     std::vector<Sample> samples;
     for (int64_t i = start; i < std::min(n, start + batch_size); ++i) samples.push_back(data.get(i));
-    Batch b = collate(samples);
-    if (labels && b.has("label")) ys.push_back(b.at("label"));
-    if (!device.is_cpu()) b = b.to(device);
-    outs.push_back(fn(b).to(torch::kCPU, torch::kFloat32));
+    fn(collate(samples));
   }
+}
+
+const torch::Tensor& Features::at(const std::string& name) const {
+  auto it = x.find(name);
+  SSLAB_ASSERT(it != x.end(), "no feature '", name, "' was computed");
+  return it->second;
+}
+
+const torch::Tensor& Features::label(const std::string& key) const {
+  auto it = labels.find(key);
+  SSLAB_ASSERT(it != labels.end(), "no label '", key, "' was collected");
+  return it->second;
+}
+
+int64_t Features::size() const {
+  if (!x.empty()) return x.begin()->second.size(0);
+  if (!labels.empty()) return labels.begin()->second.size(0);
+  return 0;
+}
+
+Features embed_features(const Dataset& data, int64_t limit, int64_t batch_size, const torch::Device& device,
+                        const std::vector<FeatureSpec>& features, const std::vector<std::string>& label_keys,
+                        const std::string& who) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, std::vector<torch::Tensor>> xs, ys;
+  for_each_batch(data, limit, batch_size, [&](const Batch& b) {
+    for (const auto& key : label_keys) {
+      SSLAB_CHECK(b.has(key), who, ": the samples have no '", key, "'");
+      ys[key].push_back(b.at(key));
+    }
+    Batch on_device;
+    bool moved = false;
+    for (const auto& f : features) {
+      const Batch* in = &b;
+      if (f.on_device && !device.is_cpu()) {
+        if (!moved) on_device = b.to(device), moved = true;
+        in = &on_device;
+      }
+      xs[f.name].push_back(f.fn(*in).to(torch::kCPU, torch::kFloat32));
+    }
+  });
+  Features out;
+  for (auto& [k, v] : xs) out.x[k] = torch::cat(v);
+  for (auto& [k, v] : ys) out.labels[k] = torch::cat(v);
+  return out;
+}
+
+torch::Tensor embed_dataset(const Dataset& data, int64_t limit, int64_t batch_size, const torch::Device& device,
+                            const std::function<torch::Tensor(const Batch&)>& fn, torch::Tensor* labels) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> outs, ys;
+  for_each_batch(data, limit, batch_size, [&](const Batch& batch) {
+    if (labels && batch.has("label")) ys.push_back(batch.at("label"));
+    outs.push_back(fn(device.is_cpu() ? batch : batch.to(device)).to(torch::kCPU, torch::kFloat32));
+  });
   if (labels) *labels = ys.empty() ? torch::Tensor() : torch::cat(ys);
+  SSLAB_CHECK(!outs.empty(), "embed_dataset: the dataset is empty");
   return torch::cat(outs);
 }
 
-double linear_probe_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x,
-                             const torch::Tensor& test_y, int64_t classes, const ProbeOptions& o) {
+namespace {
+
+// The probes' shared training loop: a linear layer on standardised features,
+// AdamW with a cosine learning rate, at least 500 updates. Returns the head
+// and the standardised test features.
+std::pair<torch::nn::Linear, torch::Tensor> train_linear_head(
+    const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x, int64_t outputs,
+    const ProbeOptions& o, const std::function<torch::Tensor(const torch::Tensor&, const torch::Tensor&)>& loss_fn) {
   torch::manual_seed(o.seed);
   torch::Tensor mean = train_x.mean(0, true), std = train_x.std(0, true, true) + 1e-6;
   torch::Tensor xtr = (train_x - mean) / std, xte = (test_x - mean) / std;
-  torch::nn::Linear head(train_x.size(1), classes);
+  torch::nn::Linear head(train_x.size(1), outputs);
   torch::optim::AdamW opt(head->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  int64_t n = xtr.size(0);
-  int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t n = xtr.size(0);
+  const int64_t steps_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   // Small sets get more passes: at least 500 updates in all.
-  int64_t epochs = std::max<int64_t>(o.epochs, (500 + steps_per_epoch - 1) / steps_per_epoch);
-  int64_t total = epochs * steps_per_epoch, step = 0;
+  const int64_t epochs = std::max<int64_t>(o.epochs, (500 + steps_per_epoch - 1) / steps_per_epoch);
+  const int64_t total = epochs * steps_per_epoch;
+  int64_t step = 0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
     torch::Tensor perm = torch::randperm(n);
     for (int64_t s = 0; s < n; s += o.batch_size) {
-      // Cosine-decayed learning rate.
-      double lr = 0.5 * o.lr * (1 + std::cos(M_PI * static_cast<double>(step++) / total));
+      const double lr = 0.5 * o.lr * (1 + std::cos(M_PI * static_cast<double>(step++) / total));
       for (auto& g : opt.param_groups()) g.options().set_lr(lr);
       torch::Tensor idx = perm.slice(0, s, std::min(n, s + o.batch_size));
-      torch::Tensor loss = torch::nn::functional::cross_entropy(head(xtr.index_select(0, idx)), train_y.index_select(0, idx));
+      torch::Tensor loss = loss_fn(head(xtr.index_select(0, idx)), train_y.index_select(0, idx));
       opt.zero_grad();
       loss.backward();
       opt.step();
     }
   }
+  return {head, xte};
+}
+
+}  // namespace
+
+double linear_probe_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x,
+                             const torch::Tensor& test_y, int64_t classes, const ProbeOptions& o) {
+  auto [head, xte] = train_linear_head(train_x, train_y, test_x, classes, o, [](const auto& logits, const auto& y) {
+    return torch::nn::functional::cross_entropy(logits, y);
+  });
   torch::NoGradGuard no_grad;
   return (head(xte).argmax(1) == test_y).to(torch::kFloat64).mean().item<double>();
+}
+
+torch::Tensor multilabel_probe_scores(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                                      const torch::Tensor& test_x, const ProbeOptions& o) {
+  auto [head, xte] = train_linear_head(train_x, train_y, test_x, train_y.size(1), o, [](const auto& s, const auto& y) {
+    return torch::nn::functional::binary_cross_entropy_with_logits(s, y);
+  });
+  torch::NoGradGuard no_grad;
+  return head(xte);
 }
 
 double knn_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x,
@@ -79,113 +151,65 @@ double knn_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y, 
   return static_cast<double>(correct) / te.size(0);
 }
 
-static std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.6g", v);
-  return buf;
+double majority_accuracy(const torch::Tensor& train_y, const torch::Tensor& test_y, int64_t classes) {
+  torch::Tensor counts = torch::bincount(train_y, {}, classes);
+  return (test_y == counts.argmax()).to(torch::kFloat64).mean().item<double>();
 }
 
-std::string eval_json(const EvalResults& results) {
-  std::ostringstream out;
-  out << "{";
-  bool first = true;
-  for (const auto& [name, metrics] : results) {
-    out << (first ? "\n  " : ",\n  ") << "\"" << name << "\": {";
-    first = false;
-    bool f2 = true;
-    for (const auto& [k, v] : metrics) {
-      out << (f2 ? "" : ", ") << "\"" << k << "\": " << json_number(v);
-      f2 = false;
-    }
-    out << "}";
+double mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets) {
+  double sum = 0;
+  int64_t classes = 0;
+  for (int64_t c = 0; c < scores.size(1); ++c) {
+    torch::Tensor y = targets.select(1, c).to(torch::kFloat64);
+    const double positives = y.sum().item<double>();
+    if (positives <= 0) continue;
+    torch::Tensor order = scores.select(1, c).argsort(0, /*descending=*/true);
+    torch::Tensor hits = y.index_select(0, order);
+    torch::Tensor precision = hits.cumsum(0) / torch::arange(1, hits.size(0) + 1, torch::kFloat64);
+    sum += (precision * hits).sum().item<double>() / positives;
+    ++classes;
   }
-  out << "\n}\n";
-  return out.str();
+  return classes ? sum / classes : 0.0;
 }
 
-std::string eval_table(const EvalResults& results) {
-  std::ostringstream out;
-  out << "\nevaluation\n";
-  for (const auto& [name, metrics] : results) {
-    for (const auto& [k, v] : metrics) {
-      char buf[160];
-      std::snprintf(buf, sizeof(buf), "  %-40s %-12s %.4f\n", name.c_str(), k.c_str(), v);
-      out << buf;
-    }
+double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets) {
+  int64_t found = 0, total = 0;
+  torch::Tensor order = scores.argsort(1, /*descending=*/true);
+  for (int64_t i = 0; i < scores.size(0); ++i) {
+    const int64_t m = targets[i].sum().item<int64_t>();
+    if (m == 0) continue;
+    found += targets[i].index_select(0, order[i].slice(0, 0, m)).sum().item<int64_t>();
+    total += m;
   }
-  return out.str();
+  return total ? static_cast<double>(found) / static_cast<double>(total) : 0.0;
 }
 
-EvalResults evaluate(Experiment& exp, const std::string& run_dir) {
-  Config cfg = exp.recipe().at("eval").validate(eval_schema(), {});
-  BuildContext& ctx = exp.context();
-  EvalResults results;
-  std::vector<std::string> names = cfg.get_strings("encoders");
-  if (names.empty())
-    for (const auto& kv : ctx.encoders) names.push_back(kv.first);
-  bool labelled = ctx.datasets.count("train") && ctx.datasets.count("test") &&
-                  ctx.datasets.at("train")->num_classes() > 0;
-  if (labelled) {
-    Dataset& train = *ctx.datasets.at("train");
-    Dataset& test = *ctx.datasets.at("test");
-    int64_t classes = train.num_classes();
-    int64_t bs = cfg.get_int("batch_size"), ntr = cfg.get_int("train_limit"), nte = cfg.get_int("test_limit");
-    ProbeOptions po;
-    po.epochs = cfg.get_int("probe_epochs");
-    po.lr = cfg.get_float("probe_lr");
-    po.weight_decay = cfg.get_float("probe_weight_decay");
-    po.seed = ctx.seed;
-    for (const auto& name : names) {
-      auto enc = ctx.encoder(name, exp.recipe().at("eval").locate("encoders"));
-      std::string prefix = names.size() == 1 ? "" : name + "/";
-      enc->eval();
-      auto embed = [&](Encoder& e) {
-        auto fn = [&](const Batch& b) { return e.embed(b); };
-        torch::Tensor ytr, yte;
-        torch::Tensor xtr = embed_dataset(train, ntr, bs, ctx.device, fn, &ytr);
-        torch::Tensor xte = embed_dataset(test, nte, bs, ctx.device, fn, &yte);
-        return std::make_tuple(xtr, ytr, xte, yte);
-      };
-      auto [xtr, ytr, xte, yte] = embed(*enc);
-      if (cfg.get_bool("linear_probe"))
-        results[prefix + "linear_probe"]["accuracy"] = linear_probe_accuracy(xtr, ytr, xte, yte, classes, po);
-      if (cfg.get_bool("knn")) {
-        results[prefix + "knn"]["accuracy"] = knn_accuracy(xtr, ytr, xte, yte, classes, cfg.get_int("knn_k"));
-        results[prefix + "knn"]["k"] = static_cast<double>(cfg.get_int("knn_k"));
-      }
-      if (cfg.get_bool("baselines")) {
-        if (cfg.get_bool("raw_baseline")) {
-          std::string key = enc->input();
-          auto raw = [&](const Batch& b) { return b.at(key).flatten(1).to(torch::kFloat32); };
-          torch::Tensor rtr = embed_dataset(train, ntr, bs, torch::kCPU, raw, nullptr);
-          torch::Tensor rte = embed_dataset(test, nte, bs, torch::kCPU, raw, nullptr);
-          results[prefix + "baseline_raw_linear"]["accuracy"] =
-              linear_probe_accuracy(rtr, ytr, rte, yte, classes, po);
-        }
-        auto fresh = exp.fresh_encoder(name, ctx.seed + 7919);
-        fresh->eval();
-        auto [ftr, fytr, fte, fyte] = embed(*fresh);
-        results[prefix + "baseline_random_encoder"]["accuracy"] =
-            linear_probe_accuracy(ftr, fytr, fte, fyte, classes, po);
-      }
-      results[prefix + "linear_probe"]["train_samples"] = static_cast<double>(xtr.size(0));
-      results[prefix + "linear_probe"]["test_samples"] = static_cast<double>(xte.size(0));
-    }
+std::string resolve_encoder(const BuildContext& ctx, const std::string& name, const std::string& who) {
+  if (!name.empty()) {
+    ctx.encoder(name, who);  // the usual "no encoder named" error
+    return name;
   }
-  for (auto& evaluator : exp.evaluators()) {
-    for (auto& [k, v] : evaluator->evaluate(ctx)) results[k] = v;
-  }
-  if (!run_dir.empty()) save_eval_json(results, (std::filesystem::path(run_dir) / "eval.json").string());
-  return results;
+  std::vector<std::string> names = ctx.encoder_names();
+  SSLAB_CHECK(names.size() == 1, who, ": the recipe has ", names.size(), " encoders; set encoder = \"<name>\"");
+  return names.front();
 }
 
-void save_eval_json(const EvalResults& results, const std::string& path) {
-  std::ofstream out(path + ".tmp");
-  out << eval_json(results);
-  out.close();
-  SSLAB_CHECK(out.good(), path, ": cannot write the evaluation results here");
-  std::filesystem::rename(path + ".tmp", path);
+std::shared_ptr<Encoder> random_encoder(const BuildContext& ctx, const std::string& name) {
+  // One seed for every evaluator of a run: their random baselines agree.
+  auto enc = ctx.fresh_encoder(name, ctx.seed() + 7919);
+  enc->eval();
+  return enc;
+}
+
+EvalMode::EvalMode(std::vector<torch::nn::Module*> modules) {
+  for (auto* m : modules) {
+    saved_.emplace_back(m, m->is_training());
+    m->eval();
+  }
+}
+
+EvalMode::~EvalMode() {
+  for (auto& [m, training] : saved_) m->train(training);
 }
 
 }  // namespace sslab

@@ -1,9 +1,10 @@
-#include "sslab/experiment.h"
+#include "sslab/host/experiment.h"
 
 #include <set>
 
-#include "sslab/distributed.h"
-#include "sslab/recipe_schema.h"
+#include "sslab/host/distributed.h"
+#include "sslab/host/evaluation.h"
+#include "sslab/host/recipe_schema.h"
 
 namespace sslab {
 
@@ -32,18 +33,18 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
   Registries& reg = Registries::global();
   validate_recipe(recipe_, reg);
   ctx_ = std::make_unique<BuildContext>(recipe_, reg);
+  BuildContext& ctx = *ctx_;
   Config train = recipe_.at("train").validate(train_schema(), {});
-  ctx_->seed = static_cast<uint64_t>(train.get_int("seed"));
-  ctx_->device = train.get_string("device") == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  HostAccess::set_seed(ctx, static_cast<uint64_t>(train.get_int("seed")));
+  torch::Device device = train.get_string("device") == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   if (comm) {
-    ctx_->comm = comm;
-    ctx_->rank = comm->rank();
-    ctx_->world_size = comm->world_size();
-    if (ctx_->device.is_cuda()) ctx_->device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+    HostAccess::set_comm(ctx, comm, comm->rank(), comm->world_size());
+    if (device.is_cuda()) device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
   }
-  SSLAB_CHECK(!ctx_->device.is_cuda() || torch::cuda::is_available(), recipe_.at("train").locate("device"),
+  HostAccess::set_device(ctx, device);
+  SSLAB_CHECK(!device.is_cuda() || torch::cuda::is_available(), recipe_.at("train").locate("device"),
               " is \"cuda\" but no CUDA device is available to this LibTorch");
-  torch::manual_seed(ctx_->seed);
+  torch::manual_seed(ctx.seed());
 
   // Tokenizers first: text datasets tokenize in get() with a named tokenizer.
   RecipeNode toks = recipe_.at("tokenizers");
@@ -51,7 +52,7 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
     for (const auto& name : toks.keys()) {
       RecipeNode node = toks.child(name);
       Config cfg = component_config(node, ComponentKind::Tokenizer, reg);
-      ctx_->tokenizers[name] = reg.tokenizers.at(node.required_string("type")).factory(cfg, *ctx_);
+      HostAccess::tokenizers(ctx)[name] = reg.tokenizers.at(node.required_string("type")).factory(cfg, *ctx_);
     }
   }
   RecipeNode data = recipe_.at("data");
@@ -60,7 +61,7 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
       RecipeNode node = data.child(split);
       Config cfg = component_config(node, ComponentKind::Dataset, reg);
       auto ds = reg.datasets.at(node.required_string("type")).factory(cfg, *ctx_);
-      ctx_->datasets[split] = limit_dataset(ds, cfg.get_int("limit"));
+      HostAccess::datasets(ctx)[split] = limit_dataset(ds, cfg.get_int("limit"));
       skip_[split] = cfg.get_string("on_error") == "skip";
     }
   }
@@ -74,12 +75,12 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
         SSLAB_ASSERT(enc, "factory of ", node.required_string("type"), " returned nothing");
         if (!cfg.get_string("input").empty()) enc->set_input(cfg.get_string("input"));
         SSLAB_CHECK(!enc->input().empty(), node.locate("input"), ": the encoder needs an input key");
-        enc->to(ctx_->device);
+        enc->to(ctx_->device());
         return enc;
       };
-      ctx_->encoders[name] = build();
-      ctx_->builders["encoders." + name] = build;
-      ctx_->builders[name] = build;
+      HostAccess::encoders(ctx)[name] = build();
+      HostAccess::builders(ctx)["encoders." + name] = build;
+      HostAccess::builders(ctx)[name] = build;
     }
   }
   RecipeNode heads = recipe_.at("heads");
@@ -89,11 +90,11 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
       auto build = [this, node, &reg]() -> std::shared_ptr<Head> {
         Config cfg = component_config(node, ComponentKind::Head, reg);
         auto head = reg.heads.at(node.required_string("type")).factory(cfg, *ctx_);
-        head->to(ctx_->device);
+        head->to(ctx_->device());
         return head;
       };
-      ctx_->heads[name] = build();
-      if (!ctx_->builders.count(name)) ctx_->builders[name] = build;
+      HostAccess::heads(ctx)[name] = build();
+      if (!HostAccess::builders(ctx).count(name)) HostAccess::builders(ctx)[name] = build;
     }
   }
   RecipeNode views = recipe_.at("views");
@@ -142,16 +143,22 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
                 "'; give each a distinct name");
     slot.weight = cfg.get_float("weight");
     slot.objective = reg.objectives.at(type).factory(cfg, *ctx_);
-    slot.objective->to(ctx_->device);
+    slot.objective->to(ctx.device());
     objectives_.push_back(std::move(slot));
   }
-  for (const auto& node : recipe_.root().table_array("evaluators")) {
+  // The [eval] table's probes first, then [[evaluators]] in recipe order.
+  evaluators_.emplace_back("[eval] (sslab.probes)", make_probes(recipe_.at("eval").validate(eval_schema(), {"enabled"}), ctx));
+  auto evaluator_nodes = recipe_.root().table_array("evaluators");
+  for (size_t i = 0; i < evaluator_nodes.size(); ++i) {
+    const RecipeNode& node = evaluator_nodes[i];
     Config cfg = component_config(node, ComponentKind::Evaluator, reg);
-    evaluators_.push_back(reg.evaluators.at(node.required_string("type")).factory(cfg, *ctx_));
+    std::string type = node.required_string("type");
+    evaluators_.emplace_back("evaluators[" + std::to_string(i) + "] (" + type + ")",
+                             reg.evaluators.at(type).factory(cfg, ctx));
   }
   // Every rank built the same initial weights (the trainer also broadcasts
   // rank 0's); objectives' own randomness must differ between ranks.
-  if (ctx_->rank > 0) torch::manual_seed(ctx_->seed * 1000003ULL + static_cast<uint64_t>(ctx_->rank));
+  if (ctx.rank() > 0) torch::manual_seed(ctx.seed() * 1000003ULL + static_cast<uint64_t>(ctx.rank()));
 }
 
 bool Experiment::skips_bad_samples(const std::string& split) const {
@@ -161,8 +168,8 @@ bool Experiment::skips_bad_samples(const std::string& split) const {
 
 std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> Experiment::modules() const {
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> out;
-  for (const auto& [n, e] : ctx_->encoders) out.emplace_back("encoders." + n, e);
-  for (const auto& [n, h] : ctx_->heads) out.emplace_back("heads." + n, h);
+  for (const auto& n : ctx_->encoder_names()) out.emplace_back("encoders." + n, ctx_->encoder(n));
+  for (const auto& n : ctx_->head_names()) out.emplace_back("heads." + n, ctx_->head(n));
   for (size_t i = 0; i < objectives_.size(); ++i)
     out.emplace_back("objectives." + std::to_string(i), objectives_[i].objective);
   return out;
@@ -178,13 +185,6 @@ std::vector<torch::Tensor> Experiment::parameters() const {
     }
   }
   return out;
-}
-
-std::shared_ptr<Encoder> Experiment::fresh_encoder(const std::string& name, uint64_t seed) {
-  auto it = ctx_->builders.find("encoders." + name);
-  SSLAB_ASSERT(it != ctx_->builders.end(), "no builder for encoder ", name);
-  torch::manual_seed(seed);
-  return std::dynamic_pointer_cast<Encoder>(it->second());
 }
 
 }  // namespace sslab

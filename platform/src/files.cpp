@@ -1,4 +1,5 @@
 #include "sslab/files.h"
+#include "sslab/host/memory.h"
 
 #include <dlfcn.h>
 #include <ftw.h>

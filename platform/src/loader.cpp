@@ -1,4 +1,4 @@
-#include "sslab/loader.h"
+#include "sslab/host/loader.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-#include "sslab/plugin_host.h"
+#include "sslab/host/plugin_host.h"
 
 #include <dlfcn.h>
 

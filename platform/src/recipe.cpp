@@ -151,6 +151,10 @@ Schema::Key Schema::add(const std::string& name, ValueType type, DefaultValue de
     keys_.push_back(KeySpec{});
     it = keys_.end() - 1;
   }
+  if (type == ValueType::Float)
+    if (auto* i = std::get_if<int64_t>(&def)) def = static_cast<double>(*i);
+  if (type == ValueType::FloatArray)
+    if (auto* v = std::get_if<std::vector<int64_t>>(&def)) def = std::vector<double>(v->begin(), v->end());
   it->name = name;
   it->type = type;
   it->default_value = std::move(def);
@@ -158,16 +162,23 @@ Schema::Key Schema::add(const std::string& name, ValueType type, DefaultValue de
   return Key(*it);
 }
 
-Schema::Key Schema::integer(const std::string& n, DefaultValue d, const std::string& doc) { return add(n, ValueType::Integer, std::move(d), doc); }
-Schema::Key Schema::number(const std::string& n, DefaultValue d, const std::string& doc) {
-  if (auto* i = std::get_if<int64_t>(&d)) d = static_cast<double>(*i);
-  return add(n, ValueType::Float, std::move(d), doc);
+Schema::Key Schema::integer(const std::string& n, int64_t d, const std::string& doc) { return add(n, ValueType::Integer, d, doc); }
+Schema::Key Schema::number(const std::string& n, double d, const std::string& doc) { return add(n, ValueType::Float, d, doc); }
+Schema::Key Schema::boolean(const std::string& n, bool d, const std::string& doc) { return add(n, ValueType::Boolean, d, doc); }
+Schema::Key Schema::string(const std::string& n, const char* d, const std::string& doc) {
+  return add(n, ValueType::String, std::string(d ? d : ""), doc);
 }
-Schema::Key Schema::boolean(const std::string& n, DefaultValue d, const std::string& doc) { return add(n, ValueType::Boolean, std::move(d), doc); }
-Schema::Key Schema::string(const std::string& n, DefaultValue d, const std::string& doc) { return add(n, ValueType::String, std::move(d), doc); }
-Schema::Key Schema::integers(const std::string& n, DefaultValue d, const std::string& doc) { return add(n, ValueType::IntArray, std::move(d), doc); }
-Schema::Key Schema::numbers(const std::string& n, DefaultValue d, const std::string& doc) { return add(n, ValueType::FloatArray, std::move(d), doc); }
-Schema::Key Schema::strings(const std::string& n, DefaultValue d, const std::string& doc) { return add(n, ValueType::StringArray, std::move(d), doc); }
+Schema::Key Schema::string(const std::string& n, std::string d, const std::string& doc) { return add(n, ValueType::String, std::move(d), doc); }
+Schema::Key Schema::integers(const std::string& n, std::vector<int64_t> d, const std::string& doc) { return add(n, ValueType::IntArray, std::move(d), doc); }
+Schema::Key Schema::numbers(const std::string& n, std::vector<double> d, const std::string& doc) { return add(n, ValueType::FloatArray, std::move(d), doc); }
+Schema::Key Schema::strings(const std::string& n, std::vector<std::string> d, const std::string& doc) { return add(n, ValueType::StringArray, std::move(d), doc); }
+Schema::Key Schema::integer(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::Integer, {}, doc); }
+Schema::Key Schema::number(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::Float, {}, doc); }
+Schema::Key Schema::boolean(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::Boolean, {}, doc); }
+Schema::Key Schema::string(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::String, {}, doc); }
+Schema::Key Schema::integers(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::IntArray, {}, doc); }
+Schema::Key Schema::numbers(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::FloatArray, {}, doc); }
+Schema::Key Schema::strings(const std::string& n, Required, const std::string& doc) { return add(n, ValueType::StringArray, {}, doc); }
 Schema::Key Schema::table(const std::string& n, const std::string& doc) { return add(n, ValueType::Table, {}, doc).optional(); }
 Schema::Key Schema::tables(const std::string& n, const std::string& doc) { return add(n, ValueType::TableArray, {}, doc).optional(); }
 

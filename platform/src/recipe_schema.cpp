@@ -1,9 +1,10 @@
-#include "sslab/recipe_schema.h"
+#include "sslab/host/recipe_schema.h"
+#include "sslab/host/evaluation.h"
 
 #include <filesystem>
 
 #include "sslab/error.h"
-#include "sslab/plugin_host.h"
+#include "sslab/host/plugin_host.h"
 
 namespace sslab {
 
@@ -49,21 +50,10 @@ Schema train_schema() {
 }
 
 Schema eval_schema() {
+  // The run's own sslab.probes evaluator is configured here (its keys).
   Schema s;
   s.boolean("enabled", true, "evaluate at the end of training");
-  s.strings("encoders", std::vector<std::string>{}, "encoders to evaluate (empty: all)");
-  s.boolean("linear_probe", true, "linear probe on frozen embeddings (train -> test)");
-  s.integer("probe_epochs", int64_t{30}, "linear probe epochs").min(1);
-  s.number("probe_lr", 1e-2, "linear probe learning rate").greater_than(0);
-  s.number("probe_weight_decay", 1e-4, "linear probe weight decay").min(0);
-  s.boolean("knn", true, "cosine kNN classifier");
-  s.integer("knn_k", int64_t{20}, "neighbours for kNN").min(1);
-  s.boolean("baselines", true, "also evaluate raw-input and random-encoder baselines");
-  s.boolean("raw_baseline", true,
-            "with baselines: include the probe on the flattened raw input (off for token ids or long waveforms)");
-  s.integer("train_limit", int64_t{0}, "use at most this many training samples (0: all)").min(0);
-  s.integer("test_limit", int64_t{0}, "use at most this many test samples (0: all)").min(0);
-  s.integer("batch_size", int64_t{512}, "batch size for embedding").min(1);
+  s.merge(probes_schema());
   return s;
 }
 

@@ -1,5 +1,7 @@
 #include "sslab/registry.h"
 
+#include "sslab/host/evaluation.h"
+
 #include <algorithm>
 
 #include "sslab/error.h"
@@ -65,7 +67,14 @@ void register_builtin_components(Registries& registries);  // ssl/components.cpp
 
 Registries& Registries::global() {
   static Registries registries;
-  static const bool builtins = (register_builtin_components(registries), true);  // ssl.* (plugin "sslab")
+  // The host's own components (plugin name "sslab"), registered once, in one place.
+  static const bool builtins = [] {
+    Registrar r("sslab", "");
+    register_host_components(r);
+    r.commit(registries);
+    register_builtin_components(registries);
+    return true;
+  }();
   (void)builtins;
   return registries;
 }

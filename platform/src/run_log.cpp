@@ -1,4 +1,4 @@
-#include "sslab/run_log.h"
+#include "sslab/host/run_log.h"
 
 #include <unistd.h>
 

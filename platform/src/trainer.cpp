@@ -1,5 +1,5 @@
-#include "sslab/trainer.h"
-#include "sslab/files.h"
+#include "sslab/host/trainer.h"
+#include "sslab/host/memory.h"
 
 #include <algorithm>
 #include <chrono>
@@ -15,10 +15,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
-#include "sslab/distributed.h"
-#include "sslab/evaluation.h"
-#include "sslab/recipe_schema.h"
-#include "sslab/run_log.h"
+#include "sslab/host/distributed.h"
+#include "sslab/host/evaluation.h"
+#include "sslab/host/recipe_schema.h"
+#include "sslab/host/run_log.h"
 
 namespace fs = std::filesystem;
 
@@ -288,18 +288,18 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   int64_t batch = train_.get_int("batch_size");
   SSLAB_CHECK(batch % accumulate_ == 0, train_.locate("accumulate"), " (", accumulate_,
               ") must divide train.batch_size (", batch, ")");
-  SSLAB_CHECK(batch % (accumulate_ * ctx.world_size) == 0, train_.locate("batch_size"), " (", batch,
-              ", the global batch) must be divisible by accumulate x world size (", accumulate_, " x ", ctx.world_size,
+  SSLAB_CHECK(batch % (accumulate_ * ctx.world_size()) == 0, train_.locate("batch_size"), " (", batch,
+              ", the global batch) must be divisible by accumulate x world size (", accumulate_, " x ", ctx.world_size(),
               ")");
   LoaderOptions lo;
-  lo.batch_size = batch / accumulate_ / ctx.world_size;
-  lo.pin_memory = ctx.device.is_cuda();
+  lo.batch_size = batch / accumulate_ / ctx.world_size();
+  lo.pin_memory = ctx.device().is_cuda();
   lo.views = exp_->views();
   lo.workers = static_cast<int>(train_.get_int("workers"));
   lo.prefetch = static_cast<int>(train_.get_int("prefetch"));
-  lo.seed = ctx.seed;
-  lo.rank = ctx.rank;
-  lo.world_size = ctx.world_size;
+  lo.seed = ctx.seed();
+  lo.rank = ctx.rank();
+  lo.world_size = ctx.world_size();
   lo.skip_bad_samples = exp_->skips_bad_samples("train");
   loader_ = std::make_unique<Loader>(train_data, lo, exp_->pipelines());
   int64_t steps = train_.get_int("steps");
@@ -334,11 +334,12 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   }
 
   if (train_.get_bool("probe") && train_data->num_classes() > 0) {
-    for (const auto& [name, enc] : ctx.encoders) {
+    for (const auto& name : ctx.encoder_names()) {
+      auto enc = ctx.encoder(name);
       Probe p;
       p.encoder = name;
       p.head = torch::nn::Linear(enc->embed_dim(), train_data->num_classes());
-      p.head->to(ctx.device);
+      p.head->to(ctx.device());
       p.optimizer = std::make_unique<torch::optim::AdamW>(
           p.head->parameters(), torch::optim::AdamWOptions(train_.get_float("probe_lr")).weight_decay(0.0));
       probes_.push_back(std::move(p));
@@ -362,7 +363,7 @@ void Run::broadcast_state() {
     for (auto& b : m.buffers(true)) tensors.push_back(b);
   };
   for (const auto& [name, m] : exp_->modules()) add(*m);
-  for (auto& [name, t] : exp_->context().ema_targets()) add(*t.target);
+  for (auto& [name, t] : HostAccess::ema_targets(exp_->context())) add(*t.target);
   for (auto& p : probes_) add(*p.head);
   torch::NoGradGuard no_grad;
   comm_->broadcast(tensors, 0);
@@ -383,7 +384,7 @@ std::map<std::string, double> Run::reduced_means() {
 }
 
 void Run::setup_dir(const std::string& resume_dir) {
-  bool rank0 = exp_->context().rank == 0;
+  bool rank0 = exp_->context().rank() == 0;
   if (!resume_dir.empty()) {
     dir_ = resume_dir;
     std::string ckpt = latest_checkpoint(resume_dir);
@@ -435,7 +436,7 @@ double Run::lr_at(int64_t step) const {
 }
 
 void Run::save_checkpoint(int64_t step) {
-  if (exp_->context().rank != 0) return;
+  if (exp_->context().rank() != 0) return;
   torch::serialize::OutputArchive out;
   out.write("format_version", scalar(kCheckpointFormat));
   out.write("step", scalar(step));
@@ -445,7 +446,7 @@ void Run::save_checkpoint(int64_t step) {
   out.write("rng", at::detail::getDefaultCPUGenerator().get_state());
   out.write("log_accumulator", bytes_tensor(acc_.serialize()));
   for (const auto& [name, m] : exp_->modules()) save_module(out, "model/" + name, *m);
-  for (auto& [name, t] : exp_->context().ema_targets()) save_module(out, "ema/" + name, *t.target);
+  for (auto& [name, t] : HostAccess::ema_targets(exp_->context())) save_module(out, "ema/" + name, *t.target);
   torch::serialize::OutputArchive opt;
   optimizer_->save(opt);
   out.write("optimizer", opt);
@@ -471,12 +472,12 @@ void Run::save_checkpoint(int64_t step) {
 }
 
 void Run::restore(const std::string& file) {
-  auto in = open_checkpoint(file, exp_->context().device);
+  auto in = open_checkpoint(file, exp_->context().device());
   step_ = scalar_of(in, "step");
   int64_t epoch = scalar_of(in, "loader_epoch"), batch = scalar_of(in, "loader_batch");
   for (const auto& [name, m] : exp_->modules()) load_module(in, "model/" + name, *m, file);
   // EMA targets requested while building are restored; others are recreated by objectives.
-  for (auto& [name, t] : exp_->context().ema_targets()) load_module(in, "ema/" + name, *t.target, file);
+  for (auto& [name, t] : HostAccess::ema_targets(exp_->context())) load_module(in, "ema/" + name, *t.target, file);
   torch::serialize::InputArchive opt;
   SSLAB_CHECK(in.try_read("optimizer", opt), file, ": checkpoint has no optimizer state");
   optimizer_->load(opt);
@@ -490,17 +491,17 @@ void Run::restore(const std::string& file) {
   at::Generator gen = at::detail::getDefaultCPUGenerator();  // shares the default generator
   gen.set_state(rng);
   // The checkpoint holds rank 0's generator; other ranks draw their own stream.
-  int rank = exp_->context().rank;
+  int rank = exp_->context().rank();
   if (rank > 0)
-    torch::manual_seed(exp_->context().seed * 1000003ULL + static_cast<uint64_t>(rank) + static_cast<uint64_t>(step_) * 7919ULL);
+    torch::manual_seed(exp_->context().seed() * 1000003ULL + static_cast<uint64_t>(rank) + static_cast<uint64_t>(step_) * 7919ULL);
   if (in.try_read("log_accumulator", accum)) acc_.deserialize(tensor_bytes(accum));
   loader_->seek(epoch, batch);
 }
 
 void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples) {
-  if (exp_->context().rank != 0) return;
+  if (exp_->context().rank() != 0) return;
   m["lr"] = lr_at(step);
-  m["samples_per_s"] = samples * exp_->context().world_size / std::max(elapsed, 1e-9);
+  m["samples_per_s"] = samples * exp_->context().world_size() / std::max(elapsed, 1e-9);
   m["epoch"] = static_cast<double>(loader_->epoch()) + static_cast<double>(loader_->batch_in_epoch()) /
                                                            loader_->batches_per_epoch();
   metrics_->write(step, m);
@@ -512,7 +513,7 @@ void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int
 
 TrainResult Run::go() {
   BuildContext& ctx = exp_->context();
-  bool rank0 = ctx.rank == 0;
+  bool rank0 = ctx.rank() == 0;
   if (rank0) std::cout << "run folder: " << dir_.string() << (resumed_ ? " (resumed at step " + std::to_string(step_) + ")" : "") << std::endl;
   Progress progress(rank0 ? log_cfg_.get_string("progress") : "none", total_steps_, step_);
   double clip = train_.get_float("grad_clip");
@@ -533,7 +534,7 @@ TrainResult Run::go() {
     double step_loss = 0;
     for (int64_t micro = 0; micro < accumulate_; ++micro) {
       Batch batch = loader_->next();
-      if (!ctx.device.is_cpu()) batch = batch.to(ctx.device, true);
+      if (!ctx.device().is_cpu()) batch = batch.to(ctx.device(), true);
       samples_since_log += batch.size;
       bool last_micro = micro == accumulate_ - 1;
       torch::Tensor total;
@@ -562,7 +563,7 @@ TrainResult Run::go() {
           torch::Tensor emb;
           {
             torch::NoGradGuard no_grad;
-            emb = ctx.encoders.at(p.encoder)->embed(batch);
+            emb = ctx.encoder(p.encoder)->embed(batch);
           }
           torch::Tensor logits = p.head(emb.detach());
           torch::Tensor labels = batch.at("label");
@@ -583,9 +584,9 @@ TrainResult Run::go() {
     }
     if (clip > 0) metrics["grad_norm"] = torch::nn::utils::clip_grad_norm_(params, clip);
     optimizer_->step();
-    for (auto& [name, t] : ctx.ema_targets()) {
-      if (t.schedule == "cosine")
-        t.momentum = 1 - (1 - t.base_momentum) * (std::cos(M_PI * static_cast<double>(step) / total_steps_) + 1) / 2;
+    for (auto& [name, t] : HostAccess::ema_targets(ctx)) {
+      if (t.options.schedule == "cosine")
+        t.momentum = 1 - (1 - t.options.momentum) * (std::cos(M_PI * static_cast<double>(step) / total_steps_) + 1) / 2;
     }
     update_ema_targets(ctx);
     metrics["loss"] = step_loss;
@@ -619,7 +620,7 @@ TrainResult Run::go() {
 
 void update_ema_targets(BuildContext& ctx) {
   torch::NoGradGuard no_grad;
-  for (auto& [name, t] : ctx.ema_targets()) {
+  for (auto& [name, t] : HostAccess::ema_targets(ctx)) {
     auto online = t.online->named_parameters(true);
     for (auto& p : t.target->named_parameters(true)) p.value().mul_(t.momentum).add_(online[p.key()], 1.0 - t.momentum);
     auto online_b = t.online->named_buffers(true);
@@ -640,7 +641,7 @@ TrainResult resume(const std::string& run_dir, const TrainOptions& options) {
 }
 
 int64_t load_weights(Experiment& exp, const std::string& checkpoint) {
-  auto in = open_checkpoint(checkpoint, exp.context().device);
+  auto in = open_checkpoint(checkpoint, exp.context().device());
   for (const auto& [name, m] : exp.modules()) load_module(in, "model/" + name, *m, checkpoint);
   return scalar_of(in, "step");
 }

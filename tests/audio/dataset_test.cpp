@@ -1,7 +1,7 @@
 // audio.manifest and audio.synthetic_voices built through the plugin.
 #include <set>
 
-#include <sslab/loader.h>
+#include <sslab/host/loader.h>
 
 #include "audio_test_util.h"
 #include "datasets.h"

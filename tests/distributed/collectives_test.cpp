@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <thread>
 
-#include "sslab/distributed.h"
+#include "sslab/host/distributed.h"
 #include "sslab/nn/mlp.h"
 #include "sslab/nn/norm.h"
 #include "test_util.h"

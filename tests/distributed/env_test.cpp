@@ -2,7 +2,7 @@
 // clear errors for a partial environment.
 #include <gtest/gtest.h>
 
-#include "sslab/distributed.h"
+#include "sslab/host/distributed.h"
 #include "test_util.h"
 
 namespace {

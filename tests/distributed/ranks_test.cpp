@@ -6,8 +6,8 @@
 #include <regex>
 #include <sstream>
 
-#include "sslab/experiment.h"
-#include "sslab/trainer.h"
+#include "sslab/host/experiment.h"
+#include "sslab/host/trainer.h"
 #include "test_util.h"
 
 namespace {

@@ -8,7 +8,7 @@
 #include <map>
 #include <thread>
 
-#include "sslab/trainer.h"
+#include "sslab/host/trainer.h"
 #include "test_util.h"
 
 namespace {

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <filesystem>
 
-#include "sslab/distributed.h"
+#include "sslab/host/distributed.h"
 #include "test_util.h"
 
 namespace {

@@ -8,8 +8,9 @@
 #include <string>
 
 #include <sslab/components.h>
-#include <sslab/plugin_host.h>
-#include <sslab/recipe_schema.h>
+#include <sslab/host/experiment.h>
+#include <sslab/host/plugin_host.h>
+#include <sslab/host/recipe_schema.h>
 
 namespace sslab_test {
 
@@ -33,16 +34,16 @@ class ComponentEnv {
   // [tokenizers.<name>]
   std::shared_ptr<sslab::Tokenizer> tokenizer(const std::string& name) {
     auto node = recipe_.at("tokenizers." + name);
-    return ctx_.tokenizers[name] = reg_.tokenizers.at(node.required_string("type")).factory(config(node, K::Tokenizer), ctx_);
+    return sslab::HostAccess::tokenizers(ctx_)[name] = reg_.tokenizers.at(node.required_string("type")).factory(config(node, K::Tokenizer), ctx_);
   }
   // [data.<split>], after every [tokenizers.*] (as the platform builds them).
   std::shared_ptr<sslab::Dataset> dataset(const std::string& split) {
     auto toks = recipe_.at("tokenizers");
     if (toks.exists())
       for (const auto& name : toks.keys())
-        if (!ctx_.tokenizers.count(name)) tokenizer(name);
+        if (!ctx_.has_tokenizer(name)) tokenizer(name);
     auto node = recipe_.at("data." + split);
-    return ctx_.datasets[split] = reg_.datasets.at(node.required_string("type")).factory(config(node, K::Dataset), ctx_);
+    return sslab::HostAccess::datasets(ctx_)[split] = reg_.datasets.at(node.required_string("type")).factory(config(node, K::Dataset), ctx_);
   }
   // [encoders.<name>], kept in the context for objectives; `input` applied.
   std::shared_ptr<sslab::Encoder> encoder(const std::string& name) {
@@ -50,7 +51,7 @@ class ComponentEnv {
     auto cfg = config(node, K::Encoder);
     auto enc = reg_.encoders.at(node.required_string("type")).factory(cfg, ctx_);
     if (!cfg.get_string("input").empty()) enc->set_input(cfg.get_string("input"));
-    return ctx_.encoders[name] = enc;
+    return sslab::HostAccess::encoders(ctx_)[name] = enc;
   }
   // The i-th [[transforms.<input>]]
   std::shared_ptr<sslab::Transform> transform(const std::string& input, size_t i = 0) {

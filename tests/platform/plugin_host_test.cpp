@@ -9,8 +9,9 @@
 
 #include "sslab/components.h"
 #include "sslab/plugin.h"
-#include "sslab/plugin_host.h"
-#include "sslab/recipe_schema.h"
+#include "sslab/host/experiment.h"
+#include "sslab/host/plugin_host.h"
+#include "sslab/host/recipe_schema.h"
 #include "test_util.h"
 
 namespace sslab_test {
@@ -229,7 +230,7 @@ steps = 5
   for (const std::string split : {"train", "test"}) {
     sslab::RecipeNode node = recipe.at("data").child(split);
     sslab::Config cfg = sslab::component_config(node, ComponentKind::Dataset, registries_);
-    ctx.datasets[split] = registries_.datasets.at(node.required_string("type")).factory(cfg, ctx);
+    sslab::HostAccess::datasets(ctx)[split] = registries_.datasets.at(node.required_string("type")).factory(cfg, ctx);
   }
   EXPECT_EQ(ctx.dataset("train")->size(), 64);
   EXPECT_EQ(ctx.dataset("train")->num_classes(), 3);
@@ -253,10 +254,10 @@ steps = 5
   EXPECT_EQ(tok->special_id("[MASK]"), 257);
 
   sslab::RecipeNode enode = recipe.at("encoders.main");
-  ctx.encoders["main"] = registries_.encoders.at("template.mlp")
+  sslab::HostAccess::encoders(ctx)["main"] = registries_.encoders.at("template.mlp")
                              .factory(sslab::component_config(enode, ComponentKind::Encoder, registries_), ctx);
   sslab::RecipeNode hnode = recipe.at("heads.proj");
-  ctx.heads["proj"] = registries_.heads.at("template.linear")
+  sslab::HostAccess::heads(ctx)["proj"] = registries_.heads.at("template.linear")
                           .factory(sslab::component_config(hnode, ComponentKind::Head, registries_), ctx);
 
   sslab::Batch batch;

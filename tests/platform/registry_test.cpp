@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "sslab/recipe.h"
-#include "sslab/recipe_schema.h"
+#include "sslab/host/recipe_schema.h"
 #include "sslab/registry.h"
 #include "test_util.h"
 

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "sslab/files.h"
-#include "sslab/trainer.h"
+#include "sslab/host/trainer.h"
 
 #include <signal.h>
 #include <sys/wait.h>

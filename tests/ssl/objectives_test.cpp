@@ -2,8 +2,8 @@
 // targets that get no gradient and follow the online network, clear errors.
 #include <gtest/gtest.h>
 
-#include "sslab/experiment.h"
-#include "sslab/trainer.h"
+#include "sslab/host/experiment.h"
+#include "sslab/host/trainer.h"
 #include "test_util.h"
 
 namespace {
@@ -99,8 +99,8 @@ TEST(Objectives, GradientsReachOnlyTheOnlineNetwork) {
     for (const auto& p : ctx.encoder("main")->named_parameters())
       EXPECT_TRUE(p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) << p.key();
     bool ema = obj == "ssl.byol" || obj == "ssl.moco";
-    EXPECT_EQ(ctx.ema_targets().size(), ema ? 2u : 0u);
-    for (auto& [name, t] : ctx.ema_targets())
+    EXPECT_EQ(sslab::HostAccess::ema_targets(ctx).size(), ema ? 2u : 0u);
+    for (auto& [name, t] : sslab::HostAccess::ema_targets(ctx))
       for (const auto& p : t.target->parameters()) {
         EXPECT_FALSE(p.requires_grad()) << name;
         EXPECT_FALSE(p.grad().defined()) << name;
@@ -110,9 +110,9 @@ TEST(Objectives, GradientsReachOnlyTheOnlineNetwork) {
 
 TEST(Objectives, ByolTargetFollowsWithCosineMomentum) {
   Built b(recipe("type = \"ssl.byol\"\nencoder = \"main\"\nprojector = \"proj\"\npredictor = \"pred\"\nmomentum = 0.9"));
-  auto& t = b.exp->context().ema_targets().at("main");
-  EXPECT_EQ(t.schedule, "cosine");
-  EXPECT_DOUBLE_EQ(t.base_momentum, 0.9);
+  auto& t = sslab::HostAccess::ema_targets(b.exp->context()).at("main");
+  EXPECT_EQ(t.options.schedule, "cosine");
+  EXPECT_DOUBLE_EQ(t.options.momentum, 0.9);
 }
 
 TEST(Objectives, MissingPredictorIsAClearError) {

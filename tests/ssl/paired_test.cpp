@@ -2,7 +2,7 @@
 // labels from one part, clear errors naming the recipe location.
 #include <gtest/gtest.h>
 
-#include "sslab/experiment.h"
+#include "sslab/host/experiment.h"
 #include "test_util.h"
 
 namespace {

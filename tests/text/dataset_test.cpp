@@ -4,7 +4,7 @@
 #include <map>
 #include <set>
 
-#include <sslab/loader.h>
+#include <sslab/host/loader.h>
 
 #include "text_dataset.h"
 #include "text_reader.h"

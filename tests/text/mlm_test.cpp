@@ -2,7 +2,7 @@
 // float64 computation) and the TF-IDF features.
 #include <cmath>
 
-#include <sslab/loader.h>
+#include <sslab/host/loader.h>
 
 #include "mlm.h"
 #include "text_encoder.h"

@@ -13,8 +13,8 @@
 #include <torch/torch.h>
 
 #include <sslab/components.h>
-#include <sslab/plugin_host.h>
-#include <sslab/recipe_schema.h>
+#include <sslab/host/plugin_host.h>
+#include <sslab/host/recipe_schema.h>
 
 #include "sentencepiece_tokenizer.h"
 #include "component_env.h"

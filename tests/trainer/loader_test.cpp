@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "sslab/loader.h"
+#include "sslab/host/loader.h"
 #include "test_util.h"
 
 namespace {

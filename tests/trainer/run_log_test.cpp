@@ -5,7 +5,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "sslab/run_log.h"
+#include "sslab/host/run_log.h"
 #include "test_util.h"
 
 namespace {

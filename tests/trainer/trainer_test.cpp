@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
-#include "sslab/experiment.h"
-#include "sslab/trainer.h"
+#include "sslab/host/experiment.h"
+#include "sslab/host/trainer.h"
 #include "test_util.h"
 
 namespace {
@@ -202,8 +202,8 @@ TEST(Trainer, EmaTargetFollowsTheOnlineNetwork) {
   host.load(std::string(SSLAB_PLUGIN_DIR) + "/libsslab-template.so");
   sslab::Experiment exp(sslab::Recipe::load(file), host);
   auto& ctx = exp.context();
-  auto target = ctx.ema_target("main", 0.9);
-  EXPECT_EQ(target, ctx.ema_target("main", 0.9));  // one target per name
+  auto target = ctx.ema_target("main", {0.9});
+  EXPECT_EQ(target, ctx.ema_target("main", {0.9}));  // one target per name
   auto online = ctx.encoder("main");
   auto before = target->named_parameters()["fc1.weight"].clone();
   EXPECT_TRUE(torch::equal(before, online->named_parameters()["fc1.weight"]));
@@ -214,7 +214,7 @@ TEST(Trainer, EmaTargetFollowsTheOnlineNetwork) {
   }
   sslab::update_ema_targets(ctx);
   EXPECT_TRUE(torch::allclose(target->named_parameters()["fc1.weight"], before + 0.1, 1e-5, 1e-6));
-  std::string msg = sslab_test::user_error([&] { ctx.ema_target("mian", 0.9, "recipe.toml:3:1"); });
+  std::string msg = sslab_test::user_error([&] { ctx.ema_target("mian", {0.9}, "recipe.toml:3:1"); });
   EXPECT_NE(msg.find("no encoder or head named 'mian' for an EMA target; did you mean 'main'?"), std::string::npos)
       << msg;
 }

@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include <sslab/loader.h>
+#include <sslab/host/loader.h>
 
 #include "datasets.h"
 #include "moving_fmnist.h"

@@ -84,7 +84,7 @@ TEST(VideoModel, FramePredictionTrainsEncoderAndDecoder) {
   auto& reg = video_test::registries();
   auto recipe = sslab::Recipe::parse_string(kRecipe, "video_test.toml");
   auto node = recipe.at("heads.decoder");
-  ctx.heads["decoder"] =
+  sslab::HostAccess::heads(ctx)["decoder"] =
       reg.heads.at("video.frame_decoder").factory(sslab::component_config(node, sslab::ComponentKind::Head, reg), ctx);
   auto obj = env.objective(0);
   sslab::Batch b = clip_batch(2, 5);
@@ -97,13 +97,13 @@ TEST(VideoModel, FramePredictionTrainsEncoderAndDecoder) {
     ASSERT_TRUE(p.value().grad().defined()) << p.key();
     EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
   }
-  for (const auto& p : ctx.heads["decoder"]->named_parameters())
+  for (const auto& p : ctx.head("decoder")->named_parameters())
     EXPECT_GT(p.value().grad().abs().sum().item<double>(), 0) << p.key();
 
   // A few steps on one learnable batch: the loss falls.
   b = moving_square_batch(3, 5);
   std::vector<torch::Tensor> params = enc->parameters();
-  for (auto& p : ctx.heads["decoder"]->parameters()) params.push_back(p);
+  for (auto& p : ctx.head("decoder")->parameters()) params.push_back(p);
   torch::optim::Adam opt(params, torch::optim::AdamOptions(3e-3));
   double first = 0, last = 0;
   for (int i = 0; i < 30; ++i) {
@@ -152,15 +152,15 @@ TEST(VideoProbe, MultiLabelMetricsOnHandWorkedScores) {
   // 3 samples, 3 classes.
   torch::Tensor targets = torch::tensor({1.f, 0.f, 1.f, 0.f, 1.f, 0.f, 1.f, 1.f, 0.f}).view({3, 3});
   torch::Tensor perfect = targets * 2 - 1;
-  EXPECT_DOUBLE_EQ(mean_average_precision(perfect, targets), 1.0);
-  EXPECT_DOUBLE_EQ(recall_at_m(perfect, targets), 1.0);
+  EXPECT_DOUBLE_EQ(sslab::mean_average_precision(perfect, targets), 1.0);
+  EXPECT_DOUBLE_EQ(sslab::recall_at_m(perfect, targets), 1.0);
   // Class 0 scores rank sample 1 (negative) first: AP = (1/2 + 2/3) / 2.
   torch::Tensor scores = perfect.clone();
   scores[1][0] = 5;
   const double ap0 = (0.5 + 2.0 / 3.0) / 2;
-  EXPECT_NEAR(mean_average_precision(scores, targets), (ap0 + 1 + 1) / 3, 1e-12);
+  EXPECT_NEAR(sslab::mean_average_precision(scores, targets), (ap0 + 1 + 1) / 3, 1e-12);
   // Sample 1 has m = 1 true class (1) but its top score is now class 0.
-  EXPECT_NEAR(recall_at_m(scores, targets), 4.0 / 5.0, 1e-12);
+  EXPECT_NEAR(sslab::recall_at_m(scores, targets), 4.0 / 5.0, 1e-12);
 }
 
 TEST(VideoProbe, LearnsSeparableMultiLabelData) {
@@ -170,12 +170,12 @@ TEST(VideoProbe, LearnsSeparableMultiLabelData) {
   sslab::ProbeOptions o;
   o.epochs = 20;
   o.batch_size = 64;
-  torch::Tensor scores = multilabel_probe_scores(x.slice(0, 0, 300), y.slice(0, 0, 300), x.slice(0, 300), o);
-  EXPECT_GT(mean_average_precision(scores, y.slice(0, 300)), 0.95);
+  torch::Tensor scores = sslab::multilabel_probe_scores(x.slice(0, 0, 300), y.slice(0, 0, 300), x.slice(0, 300), o);
+  EXPECT_GT(sslab::mean_average_precision(scores, y.slice(0, 300)), 0.95);
   // Noise features only: near the positive rate.
   torch::Tensor noise = torch::randn({400, 6});
-  torch::Tensor s2 = multilabel_probe_scores(noise.slice(0, 0, 300), y.slice(0, 0, 300), noise.slice(0, 300), o);
-  EXPECT_LT(mean_average_precision(s2, y.slice(0, 300)), 0.7);
+  torch::Tensor s2 = sslab::multilabel_probe_scores(noise.slice(0, 0, 300), y.slice(0, 0, 300), noise.slice(0, 300), o);
+  EXPECT_LT(sslab::mean_average_precision(s2, y.slice(0, 300)), 0.7);
 }
 
 }  // namespace

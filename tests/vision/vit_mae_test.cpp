@@ -141,7 +141,7 @@ TEST_F(VitMaeTest, MaeNeedsAVit) {
     int64_t embed_dim() const override { return 784; }
   };
   Env env(kRecipe);
-  env.ctx().encoders["image"] = std::make_shared<NotVit>();
+  sslab::HostAccess::encoders(env.ctx())["image"] = std::make_shared<NotVit>();
   std::string msg = vision_test::user_error([&] { env.objective(); });
   EXPECT_NE(msg.find("vision.mae needs a vision.vit encoder"), std::string::npos) << msg;
   EXPECT_NE(msg.find("NotVit"), std::string::npos) << msg;

@@ -13,9 +13,9 @@
 #include <iostream>
 #include <string>
 
-#include <sslab/experiment.h>
-#include <sslab/loader.h>
-#include <sslab/recipe_schema.h>
+#include <sslab/host/experiment.h>
+#include <sslab/host/loader.h>
+#include <sslab/host/recipe_schema.h>
 
 #include "../../modalities/text/text_dataset.h"
 
@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
     auto data = exp.context().dataset("train");
     auto* text = dynamic_cast<sslab::text::TextDataset*>(data.get());
     SSLAB_CHECK(text, "the recipe's train split is not a text.files dataset");
-    SSLAB_CHECK(!exp.context().tokenizers.empty(), "the recipe has no tokenizer");
-    auto tok = exp.context().tokenizers.begin()->second;
+    SSLAB_CHECK(exp.context().has_tokenizer("text"), "the recipe has no [tokenizers.text]");
+    auto tok = exp.context().tokenizer("text");
     if (!text_out.empty()) {
       std::ofstream out(text_out);
       for (int64_t i = 0; i < text->size(); ++i) {

@@ -4,9 +4,9 @@
 
 #include "args.h"
 #include "commands.h"
-#include "sslab/plugin_host.h"
+#include "sslab/host/plugin_host.h"
 #include "sslab/recipe.h"
-#include "sslab/recipe_schema.h"
+#include "sslab/host/recipe_schema.h"
 
 namespace sslab::cli {
 

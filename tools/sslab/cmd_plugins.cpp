@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "json.h"
-#include "sslab/plugin_host.h"
+#include "sslab/host/plugin_host.h"
 #include "sslab/registry.h"
 
 namespace po = boost::program_options;

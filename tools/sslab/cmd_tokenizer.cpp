@@ -12,9 +12,9 @@
 #include "commands.h"
 #include "sslab/components.h"
 #include "sslab/files.h"
-#include "sslab/plugin_host.h"
+#include "sslab/host/plugin_host.h"
 #include "sslab/recipe.h"
-#include "sslab/recipe_schema.h"
+#include "sslab/host/recipe_schema.h"
 
 namespace sslab::cli {
 

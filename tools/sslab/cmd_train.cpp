@@ -4,9 +4,9 @@
 
 #include "args.h"
 #include "commands.h"
-#include "sslab/evaluation.h"
-#include "sslab/recipe_schema.h"
-#include "sslab/trainer.h"
+#include "sslab/host/evaluation.h"
+#include "sslab/host/recipe_schema.h"
+#include "sslab/host/trainer.h"
 
 namespace sslab::cli {
 

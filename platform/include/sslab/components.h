@@ -43,6 +43,15 @@ struct SSLAB_API Batch {
 // views from the recipe's [views] table. UserError when the view is absent.
 SSLAB_API Batch select_view(const Batch& batch, const std::string& key, int view);
 
+// Stacks samples into a batch; tensors whose first dimension differs are
+// padded with zeros and get "<key>.length" [B] and "<key>.mask" [B,T] (true
+// = real) companions. Throws UserError for other shape mismatches.
+SSLAB_API Batch collate(const std::vector<Sample>& samples);
+
+// A seed mixed from several numbers (splitmix64): per-sample randomness that
+// depends only on (seed, index), whatever thread draws it.
+SSLAB_API uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
+
 using Rng = std::mt19937_64;
 
 // A finite, indexable collection of samples. get() must be thread-safe and
@@ -117,54 +126,85 @@ class SSLAB_API Evaluator {
   virtual EvalResults evaluate(BuildContext& ctx) = 0;
 };
 
-// What a factory may use while building a component: the recipe, the
-// registries, already built components, the device and seed.
+// Options of an EMA (momentum) target, see BuildContext::ema_target.
+struct EmaOptions {
+  double momentum = 0.99;
+  // "constant", or "cosine": the trainer raises the momentum from `momentum`
+  // to 1 over training, m = 1 - (1 - momentum) (cos(pi step / steps) + 1) / 2 (BYOL).
+  std::string schedule = "constant";
+};
+
+// What a factory (and an evaluator) may use: the recipe, the registries, the
+// components built so far, the device, seed and process group, and two
+// services of the host (fresh copies of encoders, EMA targets). Lookups are
+// read-only: only the host adds components.
 class SSLAB_API BuildContext {
  public:
-  BuildContext(const Recipe& recipe, Registries& registries) : recipe_(recipe), registries_(registries) {}
+  BuildContext(const Recipe& recipe, const Registries& registries);
+  ~BuildContext();
+  BuildContext(const BuildContext&) = delete;
+  BuildContext& operator=(const BuildContext&) = delete;
 
   const Recipe& recipe() const { return recipe_; }
-  Registries& registries() { return registries_; }
-  torch::Device device = torch::kCPU;
-  uint64_t seed = 0;
-  int rank = 0;
-  int world_size = 1;
-  // The process group when world_size > 1 (else null): objectives gather
-  // negatives with all_gather_with_grad(comm.get(), x) (sslab/distributed.h).
-  std::shared_ptr<Communicator> comm;
-
-  std::map<std::string, std::shared_ptr<Dataset>> datasets;  // by split: "train", "test"
-  std::map<std::string, std::shared_ptr<Encoder>> encoders;  // by recipe name
-  std::map<std::string, std::shared_ptr<Head>> heads;
-  std::map<std::string, std::shared_ptr<Tokenizer>> tokenizers;
+  const Registries& registries() const { return registries_; }
+  const torch::Device& device() const { return device_; }
+  uint64_t seed() const { return seed_; }
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  // The process group when world_size() > 1 (else null): objectives gather
+  // negatives with all_gather_with_grad(comm().get(), x) (sslab/distributed.h).
+  const std::shared_ptr<Communicator>& comm() const { return comm_; }
 
   // Lookups failing with a UserError that names `where` and lists known names.
   std::shared_ptr<Dataset> dataset(const std::string& split, const std::string& where = "") const;
   std::shared_ptr<Encoder> encoder(const std::string& name, const std::string& where = "") const;
   std::shared_ptr<Head> head(const std::string& name, const std::string& where = "") const;
+  std::shared_ptr<Tokenizer> tokenizer(const std::string& name, const std::string& where = "") const;
+  bool has_dataset(const std::string& split) const { return datasets_.count(split) != 0; }
+  bool has_encoder(const std::string& name) const { return encoders_.count(name) != 0; }
+  bool has_head(const std::string& name) const { return heads_.count(name) != 0; }
+  bool has_tokenizer(const std::string& name) const { return tokenizers_.count(name) != 0; }
+  // Names of what has been built so far, sorted.
+  std::vector<std::string> encoder_names() const;
+  std::vector<std::string> dataset_names() const;
+  std::vector<std::string> head_names() const;
 
-  // A momentum (EMA) copy of a built encoder or head, a trainer service for
-  // BYOL/MoCo/data2vec-style objectives. The trainer updates it after every
-  // optimizer step: target = m * target + (1 - m) * online (buffers copied),
-  // and saves it in checkpoints. Its parameters never require gradients.
-  // Asking twice for the same name returns the same target.
-  std::shared_ptr<torch::nn::Module> ema_target(const std::string& name, double momentum,
+  // A freshly built, randomly initialised copy of a recipe encoder (same
+  // table, same input key) on device(), seeded with `seed`: random-encoder
+  // baselines and from-scratch arms. Throws UserError for an unknown name.
+  std::shared_ptr<Encoder> fresh_encoder(const std::string& name, uint64_t seed, const std::string& where = "") const;
+
+  // A momentum (EMA) copy of a built encoder or head, for BYOL/MoCo/DINO-
+  // style objectives. The host updates it after every optimizer step:
+  // target = m * target + (1 - m) * online (buffers copied), follows the
+  // schedule, and saves it in checkpoints. Its parameters never require
+  // gradients. Asking twice for the same name returns the same target (the
+  // first options hold).
+  std::shared_ptr<torch::nn::Module> ema_target(const std::string& name, const EmaOptions& options,
                                                 const std::string& where = "");
+
+  // What the host keeps per EMA target (read by the trainer).
   struct EmaTarget {
     std::shared_ptr<torch::nn::Module> online, target;
-    double momentum;
-    // "cosine": the trainer raises momentum from base_momentum to 1 over
-    // training, m = 1 - (1 - base) (cos(pi step / steps) + 1) / 2 (BYOL).
-    std::string schedule = "constant";
-    double base_momentum = 0;
+    double momentum = 0;  // the current momentum
+    EmaOptions options;   // the base momentum and the schedule
   };
-  std::map<std::string, EmaTarget>& ema_targets() { return ema_targets_; }
-  // Rebuilds a fresh copy of a named encoder/head (set by the platform).
-  std::map<std::string, std::function<std::shared_ptr<torch::nn::Module>()>> builders;
 
  private:
+  friend struct HostAccess;  // sslab/host/experiment.h: the host fills and updates the context
   const Recipe& recipe_;
-  Registries& registries_;
+  const Registries& registries_;
+  torch::Device device_ = torch::kCPU;
+  uint64_t seed_ = 0;
+  int rank_ = 0;
+  int world_size_ = 1;
+  std::shared_ptr<Communicator> comm_;
+  std::map<std::string, std::shared_ptr<Dataset>> datasets_;  // by split: "train", "test"
+  std::map<std::string, std::shared_ptr<Encoder>> encoders_;  // by recipe name
+  std::map<std::string, std::shared_ptr<Head>> heads_;
+  std::map<std::string, std::shared_ptr<Tokenizer>> tokenizers_;
+  // Rebuilds a fresh copy of a named encoder/head ("encoders.<n>", "<n>").
+  std::map<std::string, std::function<std::shared_ptr<torch::nn::Module>()>> builders_;
   std::map<std::string, EmaTarget> ema_targets_;
 };
 

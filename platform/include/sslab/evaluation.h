@@ -1,20 +1,62 @@
-// Evaluation of learned representations: linear probe and kNN on frozen
-// embeddings, next to raw-input and random-encoder baselines, plus any
-// plugin evaluators. Results go to eval.json and a table on stdout.
+// Evaluation helpers: what every evaluator (the host's probes, a plugin's
+// task metric) is built on, so no plugin re-implements a probe.
+//
+//  - for_each_batch / embed_features: the one batching loop (limit ->
+//    collate -> device) and named features of a dataset in one pass;
+//  - linear_probe_accuracy, knn_accuracy, multilabel_probe_scores,
+//    mean_average_precision, recall_at_m, majority_accuracy: the classifiers
+//    and metrics on frozen features;
+//  - ProbeSettings with add_probe_settings(): the probe keys every probe
+//    evaluator shares (limits, batch size, probe epochs/lr/weight decay,
+//    random-encoder baseline), declared once;
+//  - resolve_encoder / random_encoder: which encoder an evaluator reads and
+//    its randomly initialised twin (the random-encoder baseline).
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
-#include "sslab/experiment.h"
+#include "sslab/components.h"
+#include "sslab/settings.h"
 
 namespace sslab {
+
+// Calls fn on the first `limit` samples (0: all) of `data`, collated in
+// batches of `batch_size`, in order.
+SSLAB_API void for_each_batch(const Dataset& data, int64_t limit, int64_t batch_size,
+                              const std::function<void(const Batch&)>& fn);
+
+// One feature of a sample batch: an embedding, a raw-input baseline...
+struct FeatureSpec {
+  std::string name;
+  std::function<torch::Tensor(const Batch&)> fn;  // [B, D] (any dtype/device)
+  bool on_device = true;  // fn gets the batch on the evaluation device (false: on the CPU)
+};
+
+// Features [N, D] (float32, CPU) by name and label tensors [N, ...] by key.
+struct SSLAB_API Features {
+  std::map<std::string, torch::Tensor> x;
+  std::map<std::string, torch::Tensor> labels;
+  const torch::Tensor& at(const std::string& name) const;     // a feature, or a clear internal error
+  const torch::Tensor& label(const std::string& key) const;   // a label tensor
+  int64_t size() const;
+};
+
+// Computes every feature of `features` and collects `label_keys` over the
+// first `limit` samples of `data` in one pass, without gradients. A sample
+// without a label key is a UserError naming `who` and the key.
+SSLAB_API Features embed_features(const Dataset& data, int64_t limit, int64_t batch_size, const torch::Device& device,
+                                  const std::vector<FeatureSpec>& features, const std::vector<std::string>& label_keys,
+                                  const std::string& who);
 
 // Embeddings [N, D] (float32, CPU) of the first `limit` samples of a dataset
 // (0: all) computed by `fn` in eval mode without gradients; labels [N] int64
 // are written to *labels when the samples have "label".
-SSLAB_API torch::Tensor embed_dataset(Dataset& data, int64_t limit, int64_t batch_size, const torch::Device& device,
-                                      const std::function<torch::Tensor(const Batch&)>& fn, torch::Tensor* labels);
+SSLAB_API torch::Tensor embed_dataset(const Dataset& data, int64_t limit, int64_t batch_size,
+                                      const torch::Device& device, const std::function<torch::Tensor(const Batch&)>& fn,
+                                      torch::Tensor* labels);
 
 struct ProbeOptions {
   int64_t epochs = 30;
@@ -25,7 +67,8 @@ struct ProbeOptions {
 };
 
 // Multinomial logistic regression on standardised features (statistics from
-// the training set), trained with AdamW; returns test accuracy.
+// the training set), trained with AdamW (cosine learning rate, at least 500
+// updates); returns test accuracy.
 SSLAB_API double linear_probe_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y,
                                        const torch::Tensor& test_x, const torch::Tensor& test_y, int64_t classes,
                                        const ProbeOptions& options);
@@ -35,14 +78,75 @@ SSLAB_API double linear_probe_accuracy(const torch::Tensor& train_x, const torch
 SSLAB_API double knn_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y, const torch::Tensor& test_x,
                               const torch::Tensor& test_y, int64_t classes, int64_t k);
 
-// Runs the recipe's [eval] on an experiment whose weights are loaded.
-// Writes <run_dir>/eval.json when run_dir is not empty.
-SSLAB_API EvalResults evaluate(Experiment& exp, const std::string& run_dir);
+// Accuracy on test of always answering the most frequent training class.
+SSLAB_API double majority_accuracy(const torch::Tensor& train_y, const torch::Tensor& test_y, int64_t classes);
 
-SSLAB_API std::string eval_json(const EvalResults& results);
-// Writes eval_json(results) to path through a .tmp file and a rename, so a
-// reader never sees half a file; a path that cannot be written is a UserError.
-SSLAB_API void save_eval_json(const EvalResults& results, const std::string& path);
-SSLAB_API std::string eval_table(const EvalResults& results);
+// Multi-label probe: one linear layer with a sigmoid per class (BCE) on
+// standardised features, trained as the linear probe; returns test scores
+// [N, K] (logits). train_y is multi-hot [N, K].
+SSLAB_API torch::Tensor multilabel_probe_scores(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                                                const torch::Tensor& test_x, const ProbeOptions& options);
+// Mean over classes (present in the test set) of average precision.
+SSLAB_API double mean_average_precision(const torch::Tensor& scores, const torch::Tensor& targets);
+// Share of true labels among each sample's top-m scores (m = its label count).
+SSLAB_API double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets);
+
+// The settings every probe evaluator shares.
+struct ProbeSettings {
+  int64_t train_limit = 0;      // training samples used (0: all)
+  int64_t test_limit = 0;       // test samples used (0: all)
+  int64_t batch_size = 64;      // samples per embedding batch
+  bool random_encoder = true;   // probe a randomly initialised twin of the encoder too
+  ProbeOptions probe;           // epochs, lr, weight_decay (the seed is the run's)
+};
+
+// Declares the shared probe keys (train_limit, test_limit, batch_size,
+// random_encoder, probe_epochs, probe_lr, probe_weight_decay) on `s`, stored
+// in the ProbeSettings that `access(options)` returns; the defaults are that
+// ProbeSettings' values in the prototype. An evaluator without an encoder
+// (a classic baseline) leaves out random_encoder.
+template <typename Options, typename Access>
+void add_probe_settings(Settings<Options>& s, Access access, bool with_random_encoder = true) {
+  s.add("train_limit", [access](Options& o) -> int64_t& { return access(o).train_limit; },
+        "use at most this many training samples (0: all)")
+      .min(0);
+  s.add("test_limit", [access](Options& o) -> int64_t& { return access(o).test_limit; },
+        "use at most this many test samples (0: all)")
+      .min(0);
+  s.add("batch_size", [access](Options& o) -> int64_t& { return access(o).batch_size; },
+        "samples per embedding batch")
+      .min(1);
+  if (with_random_encoder)
+    s.add("random_encoder", [access](Options& o) -> bool& { return access(o).random_encoder; },
+          "also probe a randomly initialised encoder of the same recipe (the random-encoder baseline)");
+  s.add("probe_epochs", [access](Options& o) -> int64_t& { return access(o).probe.epochs; },
+        "linear probe epochs (at least 500 updates in all)")
+      .min(1);
+  s.add("probe_lr", [access](Options& o) -> double& { return access(o).probe.lr; }, "linear probe learning rate")
+      .greater_than(0);
+  s.add("probe_weight_decay", [access](Options& o) -> double& { return access(o).probe.weight_decay; },
+        "linear probe weight decay")
+      .min(0);
+}
+
+// The encoder an evaluator reads: `name`, or the recipe's only encoder when
+// `name` is empty (a UserError naming `who` when there are several).
+SSLAB_API std::string resolve_encoder(const BuildContext& ctx, const std::string& name, const std::string& who);
+
+// The random-encoder baseline of a recipe encoder: a fresh copy seeded from
+// the run's seed (the same weights for every evaluator of a run), in eval mode.
+SSLAB_API std::shared_ptr<Encoder> random_encoder(const BuildContext& ctx, const std::string& name);
+
+// Puts modules in eval mode and restores their previous mode on scope exit.
+class SSLAB_API EvalMode {
+ public:
+  explicit EvalMode(std::vector<torch::nn::Module*> modules);
+  ~EvalMode();
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  std::vector<std::pair<torch::nn::Module*, bool>> saved_;
+};
 
 }  // namespace sslab

@@ -40,7 +40,12 @@ struct KeySpec {
   bool min_exclusive = false;
   std::vector<std::string> choices; // allowed strings
   std::optional<size_t> length;     // exact array length
+  bool path = false;                // a file or folder, relative to the recipe that set it
 };
+
+// The "no default" marker: s.string("manifest", required, "...").
+struct Required {};
+inline constexpr Required required{};
 
 // The keys one table may hold. Built fluently:
 //   Schema s;
@@ -56,18 +61,36 @@ class SSLAB_API Schema {
     Key& choices(std::vector<std::string> c) { spec_.choices = std::move(c); return *this; }
     Key& length(size_t n) { spec_.length = n; return *this; }
     Key& optional() { spec_.optional = true; return *this; }
+    // The recipe must give it (no default).
+    Key& required() { spec_.default_value = std::monostate{}; return *this; }
+    // A file or folder: Config::get_path (and Settings) resolve it against
+    // the folder of the recipe file that set it.
+    Key& path() { spec_.path = true; return *this; }
+    const KeySpec& spec() const { return spec_; }
 
    private:
     KeySpec& spec_;
   };
 
-  Key integer(const std::string& name, DefaultValue def, const std::string& doc);
-  Key number(const std::string& name, DefaultValue def, const std::string& doc);
-  Key boolean(const std::string& name, DefaultValue def, const std::string& doc);
-  Key string(const std::string& name, DefaultValue def, const std::string& doc);
-  Key integers(const std::string& name, DefaultValue def, const std::string& doc);
-  Key numbers(const std::string& name, DefaultValue def, const std::string& doc);
-  Key strings(const std::string& name, DefaultValue def, const std::string& doc);
+  // Plain literals are defaults (s.integer("size", 1000, ...), s.string("mode",
+  // "fast", ...)); `required` marks a key the recipe must give.
+  Key integer(const std::string& name, int64_t def, const std::string& doc);
+  Key number(const std::string& name, double def, const std::string& doc);
+  Key boolean(const std::string& name, bool def, const std::string& doc);
+  Key string(const std::string& name, const char* def, const std::string& doc);
+  Key string(const std::string& name, std::string def, const std::string& doc);
+  Key integers(const std::string& name, std::vector<int64_t> def, const std::string& doc);
+  Key numbers(const std::string& name, std::vector<double> def, const std::string& doc);
+  Key strings(const std::string& name, std::vector<std::string> def, const std::string& doc);
+  Key integer(const std::string& name, Required, const std::string& doc);
+  Key number(const std::string& name, Required, const std::string& doc);
+  Key boolean(const std::string& name, Required, const std::string& doc);
+  Key string(const std::string& name, Required, const std::string& doc);
+  Key integers(const std::string& name, Required, const std::string& doc);
+  Key numbers(const std::string& name, Required, const std::string& doc);
+  Key strings(const std::string& name, Required, const std::string& doc);
+  // Any type with an explicit DefaultValue (monostate: required).
+  Key add(const std::string& name, ValueType type, DefaultValue def, const std::string& doc);
   // A nested table or array of tables, validated by whoever reads it.
   Key table(const std::string& name, const std::string& doc);
   Key tables(const std::string& name, const std::string& doc);
@@ -79,7 +102,6 @@ class SSLAB_API Schema {
   const std::vector<KeySpec>& keys() const { return keys_; }
 
  private:
-  Key add(const std::string& name, ValueType type, DefaultValue def, const std::string& doc);
   std::vector<KeySpec> keys_;
 };
 

@@ -109,6 +109,15 @@ struct SSLAB_API Registries {
   static Registries& global();
 };
 
+// Keys every component of a kind accepts besides its own (e.g. an
+// objective's weight, an encoder's input).
+SSLAB_API Schema common_schema(ComponentKind kind);
+
+// The validated Config of a component table: its registry entry's schema
+// merged with the kind's common keys (a component that builds others from
+// nested tables, as ssl.paired does, validates them with this).
+SSLAB_API Config component_config(const RecipeNode& node, ComponentKind kind, const Registries& registries);
+
 // Handed to a plugin's register callback. Entries are staged and only become
 // visible when the whole callback succeeded and no name is a duplicate.
 class SSLAB_API Registrar {

@@ -59,7 +59,7 @@ std::shared_ptr<Head> make_mlp_head(const Config& cfg, BuildContext& ctx) {
   dims.push_back(cfg.get_int("out_dim"));
   nn::MlpOptions o(dims);
   o.norm(cfg.get_string("norm")).activation(cfg.get_string("activation")).last_norm(cfg.get_bool("last_norm"));
-  if (cfg.get_bool("sync_bn")) o.sync(ctx.comm);
+  if (cfg.get_bool("sync_bn")) o.sync(ctx.comm());
   return std::make_shared<MlpHead>(o);
 }
 
@@ -88,15 +88,11 @@ struct Branch {
   }
   // EMA target of encoder (+ projector); momentum schedule by recipe.
   void make_targets(const Config& cfg, BuildContext& ctx) {
-    double m = cfg.get_float("momentum");
-    std::string schedule = cfg.get_string("momentum_schedule");
-    target_encoder = std::dynamic_pointer_cast<Encoder>(ctx.ema_target(encoder_name, m, cfg.locate("encoder")));
+    EmaOptions ema{cfg.get_float("momentum"), cfg.get_string("momentum_schedule")};
+    target_encoder = std::dynamic_pointer_cast<Encoder>(ctx.ema_target(encoder_name, ema, cfg.locate("encoder")));
     SSLAB_ASSERT(target_encoder, "EMA copy of encoder ", encoder_name, " is not an Encoder");
-    ctx.ema_targets().at(encoder_name).schedule = schedule;
-    if (projector) {
-      target_projector = std::dynamic_pointer_cast<Head>(ctx.ema_target(projector_name, m, cfg.locate("projector")));
-      ctx.ema_targets().at(projector_name).schedule = schedule;
-    }
+    if (projector)
+      target_projector = std::dynamic_pointer_cast<Head>(ctx.ema_target(projector_name, ema, cfg.locate("projector")));
   }
   torch::Tensor project(const Batch& view) {
     torch::Tensor h = encoder->embed(view);
@@ -116,7 +112,7 @@ struct Branch {
 };
 
 void branch_keys(Schema& s, bool predictor, bool momentum, double default_momentum) {
-  s.string("encoder", {}, "encoder to train (by recipe name)");
+  s.string("encoder", required, "encoder to train (by recipe name)");
   s.string("input", std::string(""), "batch key whose views are used (default: the encoder's input)");
   s.string("projector", std::string(""), "projector head (by name); empty: the encoder's embedding itself");
   if (predictor) s.string("predictor", std::string(""), "predictor head on the online branch (by name)");
@@ -136,7 +132,7 @@ std::pair<Batch, Batch> two_views(const Batch& batch, const std::string& key) {
 
 class InfoNce : public Objective {
  public:
-  InfoNce(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm), t_(cfg.get_float("temperature")) {
+  InfoNce(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm()), t_(cfg.get_float("temperature")) {
     b_.build(cfg, ctx, false);
   }
   ObjectiveOutput compute(const Batch& batch) override {
@@ -156,7 +152,7 @@ class InfoNce : public Objective {
 
 class Moco : public Objective {
  public:
-  Moco(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm), t_(cfg.get_float("temperature")) {
+  Moco(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm()), t_(cfg.get_float("temperature")) {
     b_.build(cfg, ctx, false);
     b_.make_targets(cfg, ctx);
     queue_size_ = cfg.get_int("queue_size");
@@ -257,7 +253,7 @@ class SimSiam : public Objective {
 class VicReg : public Objective {
  public:
   VicReg(const Config& cfg, BuildContext& ctx)
-      : comm_(ctx.comm), sim_(cfg.get_float("sim_coeff")), std_(cfg.get_float("std_coeff")), cov_(cfg.get_float("cov_coeff")) {
+      : comm_(ctx.comm()), sim_(cfg.get_float("sim_coeff")), std_(cfg.get_float("std_coeff")), cov_(cfg.get_float("cov_coeff")) {
     b_.build(cfg, ctx, false);
   }
   ObjectiveOutput compute(const Batch& batch) override {
@@ -279,7 +275,7 @@ class VicReg : public Objective {
 
 class BarlowTwins : public Objective {
  public:
-  BarlowTwins(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm), lambda_(cfg.get_float("lambda")) {
+  BarlowTwins(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm()), lambda_(cfg.get_float("lambda")) {
     b_.build(cfg, ctx, false);
   }
   ObjectiveOutput compute(const Batch& batch) override {
@@ -299,7 +295,7 @@ class BarlowTwins : public Objective {
 // head to a shared size, with a learnable temperature.
 class Clip : public Objective {
  public:
-  Clip(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm), max_scale_(cfg.get_float("max_logit_scale")) {
+  Clip(const Config& cfg, BuildContext& ctx) : comm_(ctx.comm()), max_scale_(cfg.get_float("max_logit_scale")) {
     a_ = ctx.encoder(cfg.get_string("encoder_a"), cfg.locate("encoder_a"));
     b_ = ctx.encoder(cfg.get_string("encoder_b"), cfg.locate("encoder_b"));
     pa_ = ctx.head(cfg.get_string("projector_a"), cfg.locate("projector_a"));
@@ -345,7 +341,7 @@ class Retrieval : public Evaluator {
     const std::string match = cfg_.get_string("match_labels");
     int64_t da = 0, db = 0;
     torch::Tensor all = embed_dataset(
-        *data, limit, bs, ctx.device,
+        *data, limit, bs, ctx.device(),
         [&](const Batch& b) {
           torch::Tensor a = pa->forward(ea->embed(b)), z = pb->forward(eb->embed(b));
           da = a.size(1), db = z.size(1);
@@ -443,10 +439,10 @@ void register_builtin_components(Registries& reg) {
   }
   {
     Schema s;
-    s.string("encoder_a", {}, "first encoder (e.g. audio)");
-    s.string("encoder_b", {}, "second encoder (e.g. text)");
-    s.string("projector_a", {}, "head projecting encoder_a's embedding to the shared space");
-    s.string("projector_b", {}, "head projecting encoder_b's embedding to the shared space (same out_dim)");
+    s.string("encoder_a", required, "first encoder (e.g. audio)");
+    s.string("encoder_b", required, "second encoder (e.g. text)");
+    s.string("projector_a", required, "head projecting encoder_a's embedding to the shared space");
+    s.string("projector_b", required, "head projecting encoder_b's embedding to the shared space (same out_dim)");
     s.number("temperature", 0.07, "initial temperature (learnable)").greater_than(0);
     s.number("max_logit_scale", 100.0, "cap on 1 / temperature").greater_than(0);
     r.objective("ssl.clip", "CLIP: symmetric InfoNCE between two encoders of paired samples", s,
@@ -454,10 +450,10 @@ void register_builtin_components(Registries& reg) {
   }
   {
     Schema s;
-    s.string("encoder_a", {}, "first encoder");
-    s.string("encoder_b", {}, "second encoder");
-    s.string("projector_a", {}, "projector head of encoder_a (as in the ssl.clip objective)");
-    s.string("projector_b", {}, "projector head of encoder_b");
+    s.string("encoder_a", required, "first encoder");
+    s.string("encoder_b", required, "second encoder");
+    s.string("projector_a", required, "projector head of encoder_a (as in the ssl.clip objective)");
+    s.string("projector_b", required, "projector head of encoder_b");
     s.string("split", std::string("test"), "held-out split of paired samples");
     s.integer("limit", int64_t{1000}, "pairs used (0: all); chance of Recall@K is K / pairs").min(0);
     s.integers("k", std::vector<int64_t>{1, 5, 10}, "the K of Recall@K").min(1);

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "sslab/components.h"
-#include "sslab/recipe_schema.h"
+#include "sslab/host/recipe_schema.h"
 #include "sslab/registry.h"
 
 namespace sslab {

@@ -18,7 +18,7 @@
 
 #include "sslab/export.h"
 #include "sslab/recipe.h"
-#include "sslab/registry.h"
+#include "sslab/registry.h"  // component_config, common_schema
 
 namespace sslab {
 
@@ -31,9 +31,6 @@ SSLAB_API Schema eval_schema();
 SSLAB_API Schema log_schema();
 SSLAB_API Schema checkpoint_schema();
 SSLAB_API Schema distributed_schema();
-// Keys every component of a kind accepts besides its own (e.g. an
-// objective's weight, an encoder's input).
-SSLAB_API Schema common_schema(ComponentKind kind);
 
 // Loads the plugins named in [plugins] (load = names or paths, path =
 // extra folders, relative to the recipe). Errors name the recipe key.
@@ -42,9 +39,5 @@ SSLAB_API void load_recipe_plugins(const Recipe& recipe, PluginHost& host);
 // Validates every section and every component table against its schema;
 // throws UserError at the first problem. Builds nothing.
 SSLAB_API void validate_recipe(const Recipe& recipe, const Registries& registries);
-
-// The validated Config of a component table: its registry entry's schema
-// merged with the kind's common keys.
-SSLAB_API Config component_config(const RecipeNode& node, ComponentKind kind, const Registries& registries);
 
 }  // namespace sslab

@@ -8,11 +8,30 @@
 #include <vector>
 
 #include "sslab/components.h"
-#include "sslab/loader.h"
-#include "sslab/plugin_host.h"
+#include "sslab/host/loader.h"
+#include "sslab/host/plugin_host.h"
 #include "sslab/recipe.h"
 
 namespace sslab {
+
+// The host's write access to a BuildContext (plugins get the read-only side).
+struct HostAccess {
+  static void set_device(BuildContext& c, torch::Device d) { c.device_ = d; }
+  static void set_seed(BuildContext& c, uint64_t seed) { c.seed_ = seed; }
+  static void set_comm(BuildContext& c, std::shared_ptr<Communicator> comm, int rank, int world_size) {
+    c.comm_ = std::move(comm);
+    c.rank_ = rank;
+    c.world_size_ = world_size;
+  }
+  static std::map<std::string, std::shared_ptr<Dataset>>& datasets(BuildContext& c) { return c.datasets_; }
+  static std::map<std::string, std::shared_ptr<Encoder>>& encoders(BuildContext& c) { return c.encoders_; }
+  static std::map<std::string, std::shared_ptr<Head>>& heads(BuildContext& c) { return c.heads_; }
+  static std::map<std::string, std::shared_ptr<Tokenizer>>& tokenizers(BuildContext& c) { return c.tokenizers_; }
+  static std::map<std::string, std::function<std::shared_ptr<torch::nn::Module>()>>& builders(BuildContext& c) {
+    return c.builders_;
+  }
+  static std::map<std::string, BuildContext::EmaTarget>& ema_targets(BuildContext& c) { return c.ema_targets_; }
+};
 
 struct ObjectiveSlot {
   std::string name;  // for logs: the `name` key, else the type (made unique)
@@ -32,7 +51,9 @@ class SSLAB_API Experiment {
   const Recipe& recipe() const { return recipe_; }
   BuildContext& context() { return *ctx_; }
   std::vector<ObjectiveSlot>& objectives() { return objectives_; }
-  std::vector<std::shared_ptr<Evaluator>>& evaluators() { return evaluators_; }
+  // The recipe's evaluators in order, each with its name for eval.json
+  // conflicts: the built-in probes of [eval] first, then [[evaluators]].
+  std::vector<std::pair<std::string, std::shared_ptr<Evaluator>>>& evaluators() { return evaluators_; }
   // Transform pipelines for the training split ("<key>@*" expanded to each view).
   const std::vector<Pipeline>& pipelines() const { return pipelines_; }
   // [views]: input key -> number of views the loader makes.
@@ -45,9 +66,6 @@ class SSLAB_API Experiment {
   // Trainable parameters without duplicates (a module shared by two owners counts once).
   std::vector<torch::Tensor> parameters() const;
 
-  // Builds a fresh, randomly initialised copy of a named encoder (for the
-  // random-encoder baseline), seeded with `seed`.
-  std::shared_ptr<Encoder> fresh_encoder(const std::string& name, uint64_t seed);
 
  private:
   Recipe recipe_;
@@ -55,7 +73,7 @@ class SSLAB_API Experiment {
   std::vector<Pipeline> pipelines_;
   std::map<std::string, int> views_;
   std::vector<ObjectiveSlot> objectives_;
-  std::vector<std::shared_ptr<Evaluator>> evaluators_;
+  std::vector<std::pair<std::string, std::shared_ptr<Evaluator>>> evaluators_;
   std::map<std::string, bool> skip_;
 };
 

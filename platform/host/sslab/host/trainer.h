@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-#include "sslab/experiment.h"
+#include "sslab/host/experiment.h"
 
 namespace sslab {
 

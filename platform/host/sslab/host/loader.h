@@ -38,10 +38,7 @@ struct Pipeline {
   std::vector<std::shared_ptr<Transform>> transforms;
 };
 
-// Stacks samples into a batch; tensors whose first dimension differs are
-// padded with zeros and get "<key>.length" [B] and "<key>.mask" [B,T] (true
-// = real) companions. Throws UserError for other shape mismatches.
-SSLAB_API Batch collate(const std::vector<Sample>& samples);
+// collate() and mix_seed() are in sslab/components.h.
 
 class SSLAB_API Loader {
  public:
@@ -84,7 +81,5 @@ class SSLAB_API Loader {
   std::unique_ptr<Pool> pool_;
 };
 
-// A seed mixed from several numbers (splitmix64).
-SSLAB_API uint64_t mix_seed(uint64_t a, uint64_t b, uint64_t c = 0);
 
 }  // namespace sslab

@@ -1,0 +1,178 @@
+// The host's evaluation: the built-in probes evaluator (sslab.probes, also
+// configured by the [eval] table), the end-of-run evaluation over every
+// evaluator of a recipe, and eval.json.
+#include "sslab/host/evaluation.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "sslab/host/recipe_schema.h"
+
+namespace sslab {
+
+namespace {
+
+struct ProbesOptions {
+  std::vector<std::string> encoders;  // empty: every encoder
+  bool linear_probe = true;
+  bool knn = true;
+  int64_t knn_k = 20;
+  bool baselines = true;
+  bool raw_baseline = true;
+  ProbeSettings settings = [] {
+    ProbeSettings s;
+    s.batch_size = 512;
+    return s;
+  }();
+};
+
+Settings<ProbesOptions> probes_settings() {
+  Settings<ProbesOptions> s;
+  s.add("encoders", &ProbesOptions::encoders, "encoders to evaluate (empty: all)");
+  s.add("linear_probe", &ProbesOptions::linear_probe, "linear probe on frozen embeddings (train -> test)");
+  s.add("knn", &ProbesOptions::knn, "cosine kNN classifier");
+  s.add("knn_k", &ProbesOptions::knn_k, "neighbours for kNN").min(1);
+  s.add("baselines", &ProbesOptions::baselines, "also evaluate the raw-input and random-encoder baselines");
+  s.add("raw_baseline", &ProbesOptions::raw_baseline,
+        "with baselines: include the probe on the flattened raw input (off for token ids or long waveforms)");
+  add_probe_settings(s, [](ProbesOptions& o) -> ProbeSettings& { return o.settings; });
+  return s;
+}
+
+// Linear probe and kNN of each encoder on the "label" of the train/test
+// splits, beside the raw-input and random-encoder baselines. Result names
+// (prefixed "<encoder>/" when several encoders are evaluated): linear_probe,
+// knn, baseline_raw_linear, baseline_random_encoder.
+class Probes : public Evaluator {
+ public:
+  Probes(ProbesOptions options, std::string where) : o_(std::move(options)), where_(std::move(where)) {}
+
+  EvalResults evaluate(BuildContext& ctx) override {
+    EvalResults results;
+    if (!ctx.has_dataset("train") || !ctx.has_dataset("test") || ctx.dataset("train")->num_classes() == 0)
+      return results;  // nothing to probe: unlabelled data
+    const Dataset& train = *ctx.dataset("train");
+    const Dataset& test = *ctx.dataset("test");
+    const int64_t classes = train.num_classes();
+    std::vector<std::string> names = o_.encoders.empty() ? ctx.encoder_names() : o_.encoders;
+    const ProbeSettings& ps = o_.settings;
+    ProbeOptions po = ps.probe;
+    po.seed = ctx.seed();
+    for (const auto& name : names) {
+      auto enc = ctx.encoder(name, where_);
+      const std::string prefix = names.size() == 1 ? "" : name + "/";
+      std::shared_ptr<Encoder> random;
+      if (o_.baselines && ps.random_encoder) random = random_encoder(ctx, name);
+      EvalMode eval_mode({enc.get()});
+      std::vector<FeatureSpec> specs{{"encoder", [&](const Batch& b) { return enc->embed(b); }}};
+      if (o_.baselines && o_.raw_baseline) {
+        const std::string key = enc->input();
+        specs.push_back({"raw", [key](const Batch& b) { return b.at(key).flatten(1); }, false});
+      }
+      if (random) specs.push_back({"random", [&](const Batch& b) { return random->embed(b); }});
+      Features tr = embed_features(train, ps.train_limit, ps.batch_size, ctx.device(), specs, {"label"}, where_);
+      Features te = embed_features(test, ps.test_limit, ps.batch_size, ctx.device(), specs, {"label"}, where_);
+      const torch::Tensor &ytr = tr.label("label"), &yte = te.label("label");
+      auto probe = [&](const std::string& part) {
+        return linear_probe_accuracy(tr.at(part), ytr, te.at(part), yte, classes, po);
+      };
+      if (o_.linear_probe) results[prefix + "linear_probe"]["accuracy"] = probe("encoder");
+      if (o_.knn) {
+        results[prefix + "knn"]["accuracy"] = knn_accuracy(tr.at("encoder"), ytr, te.at("encoder"), yte, classes, o_.knn_k);
+        results[prefix + "knn"]["k"] = static_cast<double>(o_.knn_k);
+      }
+      if (tr.x.count("raw")) results[prefix + "baseline_raw_linear"]["accuracy"] = probe("raw");
+      if (random) results[prefix + "baseline_random_encoder"]["accuracy"] = probe("random");
+      results[prefix + "linear_probe"]["train_samples"] = static_cast<double>(tr.size());
+      results[prefix + "linear_probe"]["test_samples"] = static_cast<double>(te.size());
+    }
+    return results;
+  }
+
+ private:
+  ProbesOptions o_;
+  std::string where_;
+};
+
+}  // namespace
+
+Schema probes_schema() { return probes_settings().schema(); }
+
+std::shared_ptr<Evaluator> make_probes(const Config& cfg, BuildContext&) {
+  static const Settings<ProbesOptions> settings = probes_settings();
+  return std::make_shared<Probes>(settings.read(cfg), cfg.locate("encoders"));
+}
+
+void register_host_components(Registrar& r) {
+  r.evaluator("sslab.probes",
+              "linear probe + kNN of each encoder on \"label\" beside raw-input and random-encoder baselines (what "
+              "[eval] configures)",
+              probes_schema(), make_probes);
+}
+
+void merge_results(EvalResults& into, std::map<std::string, std::string>& owners, const EvalResults& more,
+                   const std::string& name) {
+  for (const auto& [key, metrics] : more) {
+    auto [it, fresh] = owners.emplace(key, name);
+    SSLAB_CHECK(fresh, "evaluators ", it->second, " and ", name, " both write the result '", key,
+                "' to eval.json; turn one off or give one another name or encoder");
+    into[key] = metrics;
+  }
+}
+
+EvalResults evaluate(Experiment& exp, const std::string& run_dir) {
+  BuildContext& ctx = exp.context();
+  EvalResults results;
+  std::map<std::string, std::string> owners;
+  for (auto& [name, evaluator] : exp.evaluators()) merge_results(results, owners, evaluator->evaluate(ctx), name);
+  if (!run_dir.empty()) save_eval_json(results, (std::filesystem::path(run_dir) / "eval.json").string());
+  return results;
+}
+
+std::string eval_json(const EvalResults& results) {
+  // Non-finite values are null (JSON has no NaN); numbers keep 6 significant
+  // digits as eval.json always had.
+  nlohmann::ordered_json j = nlohmann::ordered_json::object();
+  for (const auto& [name, metrics] : results) {
+    nlohmann::ordered_json m = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metrics) {
+      if (!std::isfinite(v)) {
+        m[k] = nullptr;
+        continue;
+      }
+      char buf[32];
+      std::snprintf(buf, sizeof(buf), "%.6g", v);
+      m[k] = std::strtod(buf, nullptr);
+    }
+    j[name] = std::move(m);
+  }
+  return j.dump(2) + "\n";
+}
+
+void save_eval_json(const EvalResults& results, const std::string& path) {
+  std::ofstream out(path + ".tmp");
+  out << eval_json(results);
+  out.close();
+  SSLAB_CHECK(out.good(), path, ": cannot write the evaluation results here");
+  std::filesystem::rename(path + ".tmp", path);
+}
+
+std::string eval_table(const EvalResults& results) {
+  std::ostringstream out;
+  out << "\nevaluation\n";
+  for (const auto& [name, metrics] : results) {
+    for (const auto& [k, v] : metrics) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "  %-40s %-12s %.4f\n", name.c_str(), k.c_str(), v);
+      out << buf;
+    }
+  }
+  return out.str();
+}
+
+}  // namespace sslab
