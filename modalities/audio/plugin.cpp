@@ -211,15 +211,13 @@ void register_evaluators(Registrar& r) {
   Settings<O> e;
   e.add("encoder", &O::encoder, "encoder to evaluate (empty: the only one)");
   e.add("labels", &O::labels, "label keys to probe, e.g. [\"label.speaker\", \"label.word\"]");
-  e.add("knn", &O::knn, "cosine kNN next to the linear probe");
-  e.add("knn_k", &O::knn_k, "neighbours for kNN").min(1);
   e.add("logmel_baseline", &O::logmel_baseline, "log-mel (mean + std over frames) + logistic regression baseline");
   e.add("sample_rate", [](O& o) -> int64_t& { return o.logmel.sample_rate; }, "rate of the waves (log-mel baseline)")
       .min(1000);
   e.add("n_mels", [](O& o) -> int64_t& { return o.logmel.n_mels; }, "mel bands of the baseline").min(1);
   e.add("n_fft", [](O& o) -> int64_t& { return o.logmel.n_fft; }, "FFT size of the baseline").min(8);
   e.add("hop", [](O& o) -> int64_t& { return o.logmel.hop; }, "frame step of the baseline").min(1);
-  add_probe_settings(e, [](O& o) -> ProbeSettings& { return o.settings; });
+  add_probe_settings(e, [](O& o) -> ProbeSettings& { return o.settings; }, kProbeKeysAll);
   r.evaluator("audio.label_probes",
               "linear probe + kNN per label key (speaker, word) beside log-mel and random-encoder baselines", e.schema(),
               [e](const Config& c, BuildContext&) { return std::make_shared<LabelProbes>(e.read(c)); });

@@ -21,17 +21,11 @@ torch::Tensor pooled_logmel(const LogMel& logmel, const torch::Tensor& wave, con
 
 EvalResults LabelProbes::evaluate(BuildContext& ctx) {
   const char* who = "audio.label_probes";
-  const std::string name = resolve_encoder(ctx, options_.encoder, who);
-  auto enc = ctx.encoder(name, who);
   const ProbeSettings& ps = options_.settings;
-  std::shared_ptr<Encoder> random;
-  if (ps.random_encoder) random = random_encoder(ctx, name);
-  EvalMode eval_mode({enc.get()});
-
-  std::vector<FeatureSpec> specs{{"encoder", [&](const Batch& b) { return enc->embed(b); }}};
-  if (random) specs.push_back({"random", [&](const Batch& b) { return random->embed(b); }});
+  ProbeTarget target(ctx, options_.encoder, ps.random_encoder, who);
+  std::vector<FeatureSpec> specs = target.features();
   if (options_.logmel_baseline) {
-    const std::string key = enc->input();
+    const std::string key = target.encoder().input();
     specs.push_back({"logmel",
                      [&, key](const Batch& b) {
                        torch::Tensor len = b.has(key + ".length") ? b.at(key + ".length") : torch::Tensor();
@@ -57,18 +51,18 @@ EvalResults LabelProbes::evaluate(BuildContext& ctx) {
       return linear_probe_accuracy(tr.at(part), ytr, te.at(part), yte, classes, po);
     };
     auto knn = [&](const std::string& part) {
-      return knn_accuracy(tr.at(part), ytr, te.at(part), yte, classes, options_.knn_k);
+      return knn_accuracy(tr.at(part), ytr, te.at(part), yte, classes, ps.knn_k);
     };
     results[p + "linear_probe"]["accuracy"] = probe("encoder");
     results[p + "linear_probe"]["classes"] = static_cast<double>(classes);
     results[p + "linear_probe"]["test_samples"] = static_cast<double>(yte.size(0));
     results[p + "majority_class"]["accuracy"] = majority_accuracy(ytr, yte, classes);  // the floor
-    if (options_.knn) results[p + "knn"]["accuracy"] = knn("encoder");
+    if (ps.knn) results[p + "knn"]["accuracy"] = knn("encoder");
     if (options_.logmel_baseline) {
       results[p + "baseline_logmel_linear"]["accuracy"] = probe("logmel");
-      if (options_.knn) results[p + "baseline_logmel_knn"]["accuracy"] = knn("logmel");
+      if (ps.knn) results[p + "baseline_logmel_knn"]["accuracy"] = knn("logmel");
     }
-    if (random) results[p + "baseline_random_encoder"]["accuracy"] = probe("random");
+    if (target.has_random()) results[p + "baseline_random_encoder"]["accuracy"] = probe("random");
   }
   return results;
 }

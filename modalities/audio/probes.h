@@ -16,11 +16,9 @@ namespace sslab::audio {
 struct LabelProbesOptions {
   std::string encoder;                       // "" : the only encoder
   std::vector<std::string> labels{"label"};  // batch keys to probe
-  bool knn = true;
-  int64_t knn_k = 20;
   bool logmel_baseline = true;
   LogMelOptions logmel;
-  ProbeSettings settings;  // limits, batch size, probe options, random-encoder baseline
+  ProbeSettings settings;  // limits, batch size, probe options, kNN, random-encoder baseline
 };
 
 // Utterance features from log-mel frames: mean and standard deviation over

@@ -213,7 +213,7 @@ void register_evaluators(Registrar& r) {
   s.add("key", &O::key, "the sample key of the token ids");
   s.add("tokenizer", &O::tokenizer, "the tokenizer (its special ids are not features)");
   s.add("max_features", &O::max_features, "keep the ids with the highest document frequency").min(1);
-  add_probe_settings(s, [](O& o) -> ProbeSettings& { return o.settings; }, /*with_random_encoder=*/false);
+  add_probe_settings(s, [](O& o) -> ProbeSettings& { return o.settings; }, kProbeKeysBase);
   r.evaluator("text.tfidf_baseline",
               "bag-of-pieces TF-IDF + the platform's linear probe on the train/test splits: baseline_tfidf_linear",
               s.schema(), [s](const Config& c, BuildContext& ctx) {

@@ -41,16 +41,11 @@ EvalResults NextFrameEval::evaluate(BuildContext& ctx) {
 
 EvalResults ItemProbe::evaluate(BuildContext& ctx) {
   const char* who = "video.item_probe";
-  const std::string name = resolve_encoder(ctx, options_.encoder, who);
-  auto enc = ctx.encoder(name, who);
   const ProbeSettings& ps = options_.settings;
-  std::shared_ptr<Encoder> random;
-  if (ps.random_encoder) random = random_encoder(ctx, name);
-  EvalMode eval_mode({enc.get()});
-  std::vector<FeatureSpec> specs{{"encoder", [&](const Batch& b) { return enc->embed(b); }}};
-  if (random) specs.push_back({"random", [&](const Batch& b) { return random->embed(b); }});
+  ProbeTarget target(ctx, options_.encoder, ps.random_encoder, who);
+  std::vector<FeatureSpec> specs = target.features();
   if (options_.raw_baseline) {
-    const std::string key = enc->input();
+    const std::string key = target.encoder().input();
     specs.push_back({"raw", [key](const Batch& b) { return b.at(key).mean(1).flatten(1); }, false});
   }
   Features tr = embed_features(*ctx.dataset("train", who), ps.train_limit, ps.batch_size, ctx.device(), specs,
@@ -69,7 +64,7 @@ EvalResults ItemProbe::evaluate(BuildContext& ctx) {
   probe("encoder", "linear_probe");
   res["items/linear_probe"]["train_clips"] = static_cast<double>(ytr.size(0));
   res["items/linear_probe"]["test_clips"] = static_cast<double>(yte.size(0));
-  if (random) probe("random", "baseline_random_encoder");
+  if (target.has_random()) probe("random", "baseline_random_encoder");
   if (options_.raw_baseline) probe("raw", "baseline_raw_mean_frame");
   // Scores that ignore the clip (training class frequencies): the floor.
   torch::Tensor prior = ytr.mean(0, true).expand({yte.size(0), ytr.size(1)});

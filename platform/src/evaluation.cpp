@@ -201,6 +201,18 @@ std::shared_ptr<Encoder> random_encoder(const BuildContext& ctx, const std::stri
   return enc;
 }
 
+ProbeTarget::ProbeTarget(const BuildContext& ctx, const std::string& name, bool with_random, const std::string& who)
+    : name_(resolve_encoder(ctx, name, who)), encoder_(ctx.encoder(name_, who)) {
+  if (with_random) random_ = random_encoder(ctx, name_);
+  mode_ = std::make_unique<EvalMode>(std::vector<torch::nn::Module*>{encoder_.get()});
+}
+
+std::vector<FeatureSpec> ProbeTarget::features() const {
+  std::vector<FeatureSpec> out{{"encoder", [enc = encoder_](const Batch& b) { return enc->embed(b); }}};
+  if (random_) out.push_back({"random", [enc = random_](const Batch& b) { return enc->embed(b); }});
+  return out;
+}
+
 EvalMode::EvalMode(std::vector<torch::nn::Module*> modules) {
   for (auto* m : modules) {
     saved_.emplace_back(m, m->is_training());

@@ -20,8 +20,6 @@ namespace {
 struct ProbesOptions {
   std::vector<std::string> encoders;  // empty: every encoder
   bool linear_probe = true;
-  bool knn = true;
-  int64_t knn_k = 20;
   bool baselines = true;
   bool raw_baseline = true;
   ProbeSettings settings = [] {
@@ -35,12 +33,10 @@ Settings<ProbesOptions> probes_settings() {
   Settings<ProbesOptions> s;
   s.add("encoders", &ProbesOptions::encoders, "encoders to evaluate (empty: all)");
   s.add("linear_probe", &ProbesOptions::linear_probe, "linear probe on frozen embeddings (train -> test)");
-  s.add("knn", &ProbesOptions::knn, "cosine kNN classifier");
-  s.add("knn_k", &ProbesOptions::knn_k, "neighbours for kNN").min(1);
   s.add("baselines", &ProbesOptions::baselines, "also evaluate the raw-input and random-encoder baselines");
   s.add("raw_baseline", &ProbesOptions::raw_baseline,
         "with baselines: include the probe on the flattened raw input (off for token ids or long waveforms)");
-  add_probe_settings(s, [](ProbesOptions& o) -> ProbeSettings& { return o.settings; });
+  add_probe_settings(s, [](ProbesOptions& o) -> ProbeSettings& { return o.settings; }, kProbeKeysAll);
   return s;
 }
 
@@ -64,17 +60,13 @@ class Probes : public Evaluator {
     ProbeOptions po = ps.probe;
     po.seed = ctx.seed();
     for (const auto& name : names) {
-      auto enc = ctx.encoder(name, where_);
       const std::string prefix = names.size() == 1 ? "" : name + "/";
-      std::shared_ptr<Encoder> random;
-      if (o_.baselines && ps.random_encoder) random = random_encoder(ctx, name);
-      EvalMode eval_mode({enc.get()});
-      std::vector<FeatureSpec> specs{{"encoder", [&](const Batch& b) { return enc->embed(b); }}};
+      ProbeTarget target(ctx, name, o_.baselines && ps.random_encoder, where_);
+      std::vector<FeatureSpec> specs = target.features();
       if (o_.baselines && o_.raw_baseline) {
-        const std::string key = enc->input();
+        const std::string key = target.encoder().input();
         specs.push_back({"raw", [key](const Batch& b) { return b.at(key).flatten(1); }, false});
       }
-      if (random) specs.push_back({"random", [&](const Batch& b) { return random->embed(b); }});
       Features tr = embed_features(train, ps.train_limit, ps.batch_size, ctx.device(), specs, {"label"}, where_);
       Features te = embed_features(test, ps.test_limit, ps.batch_size, ctx.device(), specs, {"label"}, where_);
       const torch::Tensor &ytr = tr.label("label"), &yte = te.label("label");
@@ -82,12 +74,12 @@ class Probes : public Evaluator {
         return linear_probe_accuracy(tr.at(part), ytr, te.at(part), yte, classes, po);
       };
       if (o_.linear_probe) results[prefix + "linear_probe"]["accuracy"] = probe("encoder");
-      if (o_.knn) {
-        results[prefix + "knn"]["accuracy"] = knn_accuracy(tr.at("encoder"), ytr, te.at("encoder"), yte, classes, o_.knn_k);
-        results[prefix + "knn"]["k"] = static_cast<double>(o_.knn_k);
+      if (ps.knn) {
+        results[prefix + "knn"]["accuracy"] = knn_accuracy(tr.at("encoder"), ytr, te.at("encoder"), yte, classes, ps.knn_k);
+        results[prefix + "knn"]["k"] = static_cast<double>(ps.knn_k);
       }
       if (tr.x.count("raw")) results[prefix + "baseline_raw_linear"]["accuracy"] = probe("raw");
-      if (random) results[prefix + "baseline_random_encoder"]["accuracy"] = probe("random");
+      if (target.has_random()) results[prefix + "baseline_random_encoder"]["accuracy"] = probe("random");
       results[prefix + "linear_probe"]["train_samples"] = static_cast<double>(tr.size());
       results[prefix + "linear_probe"]["test_samples"] = static_cast<double>(te.size());
     }

@@ -59,5 +59,35 @@ out=$(SSLAB_PLUGIN_PATH="$work/tpl" "$prefix/bin/sslab" check "$source/recipes/s
 echo "$out"
 echo "$out" | grep -qF "ok (1 plugin(s) loaded)" || fail "sslab check with the out-of-tree plugin"
 
+echo "== docs/writing-plugins.md: extract the tutorial's plugin, build it out of tree, train its recipe"
+python3 "$source/tests/platform/extract_tutorial.py" "$source/docs/writing-plugins.md" "$work/tutorial" \
+  || fail "extracting the tutorial's code"
+cmake -S "$work/tutorial" -B "$work/tutorial/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_PREFIX_PATH="$prefix" ${torch_dir:+"-DTorch_DIR=$torch_dir"} || fail "configuring the tutorial plugin"
+cmake --build "$work/tutorial/build" || fail "building the tutorial plugin"
+[ -f "$work/tutorial/build/libsslab-waves.so" ] || fail "the tutorial build did not produce libsslab-waves.so"
+export SSLAB_PLUGIN_PATH="$work/tutorial/build"
+out=$("$prefix/bin/sslab" check "$work/tutorial/waves.toml") || fail "sslab check waves.toml: $out"
+echo "$out"
+"$prefix/bin/sslab" train "$work/tutorial/waves.toml" --out "$work/tutorial/run" || fail "sslab train waves.toml"
+python3 - "$work/tutorial/run" <<'PY' || fail "the tutorial's run"
+import json, sys
+run = sys.argv[1]
+ev = json.load(open(f"{run}/eval.json"))
+losses = [json.loads(l)["loss"] for l in open(f"{run}/metrics.jsonl")]
+print("eval.json:", json.dumps(ev))
+print("loss: first %.4f last %.4f" % (losses[0], losses[-1]))
+assert losses[-1] < 0.8 * losses[0], "the tutorial's loss did not fall"
+for key in ("band/encoder", "band/random", "band/chance", "linear_probe", "knn", "baseline_random_encoder"):
+    assert key in ev, f"eval.json has no {key}"
+chance = ev["band/chance"]["accuracy"]
+assert ev["band/encoder"]["knn_accuracy"] > 1.5 * chance, "the tutorial's encoder is not above chance"
+PY
+bad=$(sed 's/mask = 0.25/mask = 2/' "$work/tutorial/waves.toml" > "$work/tutorial/bad.toml"; \
+      "$prefix/bin/sslab" check "$work/tutorial/bad.toml" 2>&1) && fail "a mask of 2 passed sslab check"
+echo "$bad"
+echo "$bad" | grep -q "bad.toml:.*objectives\.0\.mask must be <= 0.9, got 2" || fail "the tutorial's bad-recipe message"
+unset SSLAB_PLUGIN_PATH
+
 rm -rf "$work"
 echo "PASS"

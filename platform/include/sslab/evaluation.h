@@ -91,52 +91,6 @@ SSLAB_API double mean_average_precision(const torch::Tensor& scores, const torch
 // Share of true labels among each sample's top-m scores (m = its label count).
 SSLAB_API double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets);
 
-// The settings every probe evaluator shares.
-struct ProbeSettings {
-  int64_t train_limit = 0;      // training samples used (0: all)
-  int64_t test_limit = 0;       // test samples used (0: all)
-  int64_t batch_size = 64;      // samples per embedding batch
-  bool random_encoder = true;   // probe a randomly initialised twin of the encoder too
-  ProbeOptions probe;           // epochs, lr, weight_decay (the seed is the run's)
-};
-
-// Declares the shared probe keys (train_limit, test_limit, batch_size,
-// random_encoder, probe_epochs, probe_lr, probe_weight_decay) on `s`, stored
-// in the ProbeSettings that `access(options)` returns; the defaults are that
-// ProbeSettings' values in the prototype. An evaluator without an encoder
-// (a classic baseline) leaves out random_encoder.
-template <typename Options, typename Access>
-void add_probe_settings(Settings<Options>& s, Access access, bool with_random_encoder = true) {
-  s.add("train_limit", [access](Options& o) -> int64_t& { return access(o).train_limit; },
-        "use at most this many training samples (0: all)")
-      .min(0);
-  s.add("test_limit", [access](Options& o) -> int64_t& { return access(o).test_limit; },
-        "use at most this many test samples (0: all)")
-      .min(0);
-  s.add("batch_size", [access](Options& o) -> int64_t& { return access(o).batch_size; },
-        "samples per embedding batch")
-      .min(1);
-  if (with_random_encoder)
-    s.add("random_encoder", [access](Options& o) -> bool& { return access(o).random_encoder; },
-          "also probe a randomly initialised encoder of the same recipe (the random-encoder baseline)");
-  s.add("probe_epochs", [access](Options& o) -> int64_t& { return access(o).probe.epochs; },
-        "linear probe epochs (at least 500 updates in all)")
-      .min(1);
-  s.add("probe_lr", [access](Options& o) -> double& { return access(o).probe.lr; }, "linear probe learning rate")
-      .greater_than(0);
-  s.add("probe_weight_decay", [access](Options& o) -> double& { return access(o).probe.weight_decay; },
-        "linear probe weight decay")
-      .min(0);
-}
-
-// The encoder an evaluator reads: `name`, or the recipe's only encoder when
-// `name` is empty (a UserError naming `who` when there are several).
-SSLAB_API std::string resolve_encoder(const BuildContext& ctx, const std::string& name, const std::string& who);
-
-// The random-encoder baseline of a recipe encoder: a fresh copy seeded from
-// the run's seed (the same weights for every evaluator of a run), in eval mode.
-SSLAB_API std::shared_ptr<Encoder> random_encoder(const BuildContext& ctx, const std::string& name);
-
 // Puts modules in eval mode and restores their previous mode on scope exit.
 class SSLAB_API EvalMode {
  public:
@@ -148,5 +102,84 @@ class SSLAB_API EvalMode {
  private:
   std::vector<std::pair<torch::nn::Module*, bool>> saved_;
 };
+
+// The settings every probe evaluator shares.
+struct ProbeSettings {
+  int64_t train_limit = 0;      // training samples used (0: all)
+  int64_t test_limit = 0;       // test samples used (0: all)
+  int64_t batch_size = 64;      // samples per embedding batch
+  bool random_encoder = true;   // probe a randomly initialised twin of the encoder too
+  bool knn = true;              // a kNN classifier beside the linear probe
+  int64_t knn_k = 20;           // its neighbours
+  ProbeOptions probe;           // epochs, lr, weight_decay (the seed is the run's)
+};
+
+// Which of the shared keys an evaluator declares (add_probe_settings).
+enum ProbeKeys : unsigned {
+  kProbeKeysBase = 0,             // limits, batch size, probe epochs/lr/weight decay
+  kProbeKeysRandomEncoder = 1,    // + random_encoder (an evaluator of an encoder)
+  kProbeKeysKnn = 2,              // + knn, knn_k
+  kProbeKeysAll = 3,
+};
+
+// Declares the shared probe keys (train_limit, test_limit, batch_size,
+// probe_epochs, probe_lr, probe_weight_decay, and as `keys` says
+// random_encoder, knn, knn_k) on `s`, stored in the ProbeSettings that
+// `access(options)` returns; the defaults are that ProbeSettings' values in
+// the prototype.
+template <typename Options, typename Access>
+void add_probe_settings(Settings<Options>& s, Access access, unsigned keys = kProbeKeysRandomEncoder) {
+  s.add("train_limit", [access](Options& o) -> int64_t& { return access(o).train_limit; },
+        "use at most this many training samples (0: all)")
+      .min(0);
+  s.add("test_limit", [access](Options& o) -> int64_t& { return access(o).test_limit; },
+        "use at most this many test samples (0: all)")
+      .min(0);
+  s.add("batch_size", [access](Options& o) -> int64_t& { return access(o).batch_size; },
+        "samples per embedding batch")
+      .min(1);
+  if (keys & kProbeKeysRandomEncoder)
+    s.add("random_encoder", [access](Options& o) -> bool& { return access(o).random_encoder; },
+          "also probe a randomly initialised encoder of the same recipe (the random-encoder baseline)");
+  if (keys & kProbeKeysKnn) {
+    s.add("knn", [access](Options& o) -> bool& { return access(o).knn; }, "cosine kNN classifier");
+    s.add("knn_k", [access](Options& o) -> int64_t& { return access(o).knn_k; }, "neighbours for kNN").min(1);
+  }
+  s.add("probe_epochs", [access](Options& o) -> int64_t& { return access(o).probe.epochs; },
+        "linear probe epochs (at least 500 updates in all)")
+      .min(1);
+  s.add("probe_lr", [access](Options& o) -> double& { return access(o).probe.lr; }, "linear probe learning rate")
+      .greater_than(0);
+  s.add("probe_weight_decay", [access](Options& o) -> double& { return access(o).probe.weight_decay; },
+        "linear probe weight decay")
+      .min(0);
+}
+
+// An encoder under evaluation: the recipe's encoder in eval mode (restored
+// afterwards) and, when asked, its random-encoder twin, with the features an
+// evaluator embeds for them: "encoder" and "random".
+class SSLAB_API ProbeTarget {
+ public:
+  // `name` empty: the recipe's only encoder (resolve_encoder).
+  ProbeTarget(const BuildContext& ctx, const std::string& name, bool with_random, const std::string& who);
+  const std::string& name() const { return name_; }
+  Encoder& encoder() const { return *encoder_; }
+  bool has_random() const { return random_ != nullptr; }
+  // {"encoder", the embedding} and, with the twin, {"random", its embedding}.
+  std::vector<FeatureSpec> features() const;
+
+ private:
+  std::string name_;
+  std::shared_ptr<Encoder> encoder_, random_;
+  std::unique_ptr<EvalMode> mode_;
+};
+
+// The encoder an evaluator reads: `name`, or the recipe's only encoder when
+// `name` is empty (a UserError naming `who` when there are several).
+SSLAB_API std::string resolve_encoder(const BuildContext& ctx, const std::string& name, const std::string& who);
+
+// The random-encoder baseline of a recipe encoder: a fresh copy seeded from
+// the run's seed (the same weights for every evaluator of a run), in eval mode.
+SSLAB_API std::shared_ptr<Encoder> random_encoder(const BuildContext& ctx, const std::string& name);
 
 }  // namespace sslab
