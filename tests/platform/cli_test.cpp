@@ -145,7 +145,7 @@ TEST_F(CliRefused, PluginsJsonNamesRefusedFiles) {
   ASSERT_EQ(plugins.count("nosym"), 1u) << r.out;
   EXPECT_EQ(plugins["nosym"].at("file").get<std::string>(), nosym_);
   EXPECT_EQ(plugins["nosym"].at("refused").get<std::string>(),
-            nosym_ + ": not an sslab plugin: it does not export sslab_plugin_info()");
+            nosym_ + ": not an sslab plugin: it does not export sslab_plugin_info() (define it with SSLAB_PLUGIN)");
   ASSERT_EQ(plugins.count("template"), 1u) << r.out;
   EXPECT_EQ(plugins["template"].at("loaded").get<bool>(), true);
   EXPECT_EQ(plugins["template"].at("version").get<std::string>(), "0.1.0");
