@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sslab/host/json.h"
 #include "sslab/host/recipe_schema.h"
 
 namespace sslab {
@@ -133,13 +134,7 @@ std::string eval_json(const EvalResults& results) {
   for (const auto& [name, metrics] : results) {
     nlohmann::ordered_json m = nlohmann::ordered_json::object();
     for (const auto& [k, v] : metrics) {
-      if (!std::isfinite(v)) {
-        m[k] = nullptr;
-        continue;
-      }
-      char buf[32];
-      std::snprintf(buf, sizeof(buf), "%.6g", v);
-      m[k] = std::strtod(buf, nullptr);
+      m[k] = json_number(v, 6);
     }
     j[name] = std::move(m);
   }

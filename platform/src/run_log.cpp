@@ -11,24 +11,19 @@
 #include <sstream>
 
 #include "sslab/error.h"
+#include "sslab/host/json.h"
 
 namespace sslab {
-
-static std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
-}
 
 MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app) {
   SSLAB_CHECK(out_, "cannot write metrics file '", path, "'");
 }
 
 void MetricsWriter::write(int64_t step, const std::map<std::string, double>& metrics) {
-  out_ << "{\"step\": " << step;
-  for (const auto& [k, v] : metrics) out_ << ", \"" << k << "\": " << json_number(v);
-  out_ << "}\n";
+  nlohmann::ordered_json line = nlohmann::ordered_json::object();
+  line["step"] = step;
+  for (const auto& [k, v] : metrics) line[k] = json_number(v, 9);
+  out_ << json_line(line) << "\n";
   out_.flush();
 }
 

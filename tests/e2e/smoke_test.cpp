@@ -17,15 +17,6 @@ namespace fs = std::filesystem;
 using sslab_test::metric;
 using sslab_test::TempDir;
 
-// "name": {"accuracy": x} from eval.json.
-double eval_accuracy(const std::string& run_dir, const std::string& name) {
-  std::string text = sslab_test::read_text(run_dir + "/eval.json");
-  auto pos = text.find("\"" + name + "\": {");
-  if (pos == std::string::npos) return -1;
-  auto acc = text.find("\"accuracy\": ", pos);
-  return std::stod(text.substr(acc + 12));
-}
-
 std::vector<std::string> smoke_recipes() {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke"))
@@ -44,19 +35,18 @@ TEST_P(Smoke, LossFallsAndProbesBeatChance) {
   ASSERT_GE(loss.size(), 2u);
   EXPECT_LT(loss.back(), 0.9 * loss.front()) << "loss did not fall";
   if (!fs::exists(dir / "run/eval.json")) return;
-  std::string eval = sslab_test::read_text(dir / "run/eval.json");
-  if (eval.find("\"linear_probe\": {") != std::string::npos) {
+  nlohmann::json eval = sslab_test::read_json(dir / "run/eval.json");
+  if (eval.contains("linear_probe")) {
     // Smoke datasets have 4 (template) or 10 (Fashion-MNIST) balanced classes.
     double chance = GetParam().find("template") != std::string::npos ? 0.25 : 0.1;
-    EXPECT_GT(eval_accuracy(dir / "run", "linear_probe"), 2 * chance);
-    EXPECT_GT(eval_accuracy(dir / "run", "knn"), 2 * chance);
+    EXPECT_GT(eval.at("linear_probe").at("accuracy").get<double>(), 2 * chance);
+    EXPECT_GT(eval.at("knn").at("accuracy").get<double>(), 2 * chance);
   }
   // Cross-modal recipes: Recall@5 in both directions beats twice its chance.
-  for (const char* dir_name : {"retrieval/a_to_b", "retrieval/b_to_a"}) {
-    auto pos = eval.find(std::string("\"") + dir_name + "\": {");
-    if (pos == std::string::npos) continue;
-    auto value = [&](const std::string& key) { return std::stod(eval.substr(eval.find("\"" + key + "\": ", pos) + key.size() + 4)); };
-    EXPECT_GT(value("recall@5"), 2 * value("chance@5")) << dir_name;
+  for (const char* name : {"retrieval/a_to_b", "retrieval/b_to_a"}) {
+    if (!eval.contains(name)) continue;
+    const nlohmann::json& r = eval.at(name);
+    EXPECT_GT(r.at("recall@5").get<double>(), 2 * r.at("chance@5").get<double>()) << name;
   }
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 
 #include "test_util.h"
 
@@ -132,12 +133,28 @@ TEST_F(CliRefused, PluginsNamesRefusedFilesWithReasonsAndExits0) {
 TEST_F(CliRefused, PluginsJsonNamesRefusedFiles) {
   RunResult r = sslab("plugins --json", dir_.path().string());
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, StartsWith("{\"api_version\": "));
-  EXPECT_THAT(r.out, HasSubstr("{\"name\": \"junk\", \"file\": \"" + junk_ + "\", \"loaded\": false, \"refused\": \""));
-  EXPECT_THAT(r.out,
-              HasSubstr("{\"name\": \"nosym\", \"file\": \"" + nosym_ + "\", \"loaded\": false, \"refused\": \""));
-  EXPECT_THAT(r.out, HasSubstr("\"name\": \"template\""));
-  EXPECT_THAT(r.out, HasSubstr("{\"kind\": \"dataset\", \"name\": \"template.blobs\", \"doc\": "));
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(j.at("api_version").is_string());
+  EXPECT_TRUE(j.at("torch_version").is_string());
+  std::map<std::string, nlohmann::json> plugins;
+  for (const auto& p : j.at("plugins")) plugins[p.at("name").get<std::string>()] = p;
+  ASSERT_EQ(plugins.count("junk"), 1u) << r.out;
+  EXPECT_EQ(plugins["junk"].at("file").get<std::string>(), junk_);
+  EXPECT_EQ(plugins["junk"].at("loaded").get<bool>(), false);
+  EXPECT_THAT(plugins["junk"].at("refused").get<std::string>(), StartsWith(junk_ + ": not a loadable plugin: "));
+  ASSERT_EQ(plugins.count("nosym"), 1u) << r.out;
+  EXPECT_EQ(plugins["nosym"].at("file").get<std::string>(), nosym_);
+  EXPECT_EQ(plugins["nosym"].at("refused").get<std::string>(),
+            nosym_ + ": not an sslab plugin: it does not export sslab_plugin_info() (define it with SSLAB_PLUGIN)");
+  ASSERT_EQ(plugins.count("template"), 1u) << r.out;
+  EXPECT_EQ(plugins["template"].at("loaded").get<bool>(), true);
+  EXPECT_EQ(plugins["template"].at("version").get<std::string>(), "0.1.0");
+  nlohmann::json blobs;
+  for (const auto& c : plugins["template"].at("components"))
+    if (c.at("name") == "template.blobs") blobs = c;
+  ASSERT_FALSE(blobs.is_null()) << "template.blobs missing from " << r.out;
+  EXPECT_EQ(blobs.at("kind").get<std::string>(), "dataset");
+  EXPECT_THAT(blobs.at("doc").get<std::string>(), HasSubstr("Gaussian blobs with class labels"));
 }
 
 }  // namespace

@@ -30,7 +30,10 @@ done
 echo "== the installed sslab loads the installed template plugin"
 out=$("$prefix/bin/sslab" plugins --json)
 echo "$out"
-echo "$out" | grep -qF "\"name\": \"template\", \"file\": \"$lib/sslab/plugins/libsslab-template.so\", \"loaded\": true" \
+echo "$out" | python3 -c 'import json, sys
+plugins = json.load(sys.stdin)["plugins"]
+sys.exit(0 if any(p["name"] == "template" and p["file"] == sys.argv[1] and p["loaded"] for p in plugins) else 1)' \
+  "$lib/sslab/plugins/libsslab-template.so" \
   || fail "installed sslab did not load $lib/sslab/plugins/libsslab-template.so"
 
 # From here on only the out-of-tree build may provide the template plugin.

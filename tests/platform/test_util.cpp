@@ -62,13 +62,28 @@ RunResult run(const std::string& command) {
 
 std::string sslab_cli() { return std::string("'") + SSLAB_CLI + "'"; }
 
+nlohmann::json read_json(const std::string& file) {
+  try {
+    return nlohmann::json::parse(read_text(file));
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(file + ": not JSON (" + e.what() + ")");
+  }
+}
+
 std::vector<double> metric(const std::string& run_dir, const std::string& key) {
-  std::ifstream in(run_dir + "/metrics.jsonl");
+  std::string file = run_dir + "/metrics.jsonl";
+  std::ifstream in(file);
   std::vector<double> out;
-  std::string line, needle = "\"" + key + "\": ";
-  while (std::getline(in, line)) {
-    auto pos = line.find(needle);
-    if (pos != std::string::npos) out.push_back(std::stod(line.substr(pos + needle.size())));
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(file + ":" + std::to_string(number) + ": not JSON (" + e.what() + ")");
+    }
+    auto it = j.find(key);
+    if (it != j.end()) out.push_back(it->is_null() ? std::nan("") : it->get<double>());
   }
   return out;
 }

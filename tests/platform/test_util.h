@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "sslab/error.h"
 
 namespace sslab_test {
@@ -45,7 +47,10 @@ RunResult run(const std::string& command);
 // The built sslab command, quoted for the shell.
 std::string sslab_cli();
 
-// The values of `key` in each line of RUN_DIR/metrics.jsonl.
+// A JSON file, parsed; throws naming the file when it is not JSON.
+nlohmann::json read_json(const std::string& file);
+// The values of `key` in each line of RUN_DIR/metrics.jsonl that has it (NaN
+// for null); throws naming the line when a line is not JSON.
 std::vector<double> metric(const std::string& run_dir, const std::string& key);
 
 // Starts `sslab train <args>` (which must write its run folder to run_dir)

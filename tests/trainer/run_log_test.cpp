@@ -1,14 +1,57 @@
-// TensorBoard event files: framing, CRCs and the scalar Event protos.
+// metrics.jsonl (writing, truncating on resume) and TensorBoard event files:
+// framing, CRCs and the scalar Event protos.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
+#include "sslab/host/run_folder.h"
 #include "sslab/host/run_log.h"
 #include "test_util.h"
 
 namespace {
+
+TEST(RunLog, MetricsLinesAreJsonEvenForKeysWithQuotesAndBackslashes) {
+  sslab_test::TempDir dir;
+  std::string file = dir / "metrics.jsonl";
+  {
+    sslab::MetricsWriter w(file);
+    w.write(3, {{"loss", 0.125}, {"a\"b\\c", 1.5}, {"bad", NAN}});
+    w.write(4, {{"loss", 1.0 / 3.0}});
+  }
+  std::ifstream in(file);
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(line.rfind("{\"step\":3,", 0), 0u) << line;  // step first
+  nlohmann::json j = nlohmann::json::parse(line);
+  EXPECT_EQ(j.at("step").get<int64_t>(), 3);
+  EXPECT_EQ(j.at("loss").get<double>(), 0.125);
+  EXPECT_EQ(j.at("a\"b\\c").get<double>(), 1.5);
+  EXPECT_TRUE(j.at("bad").is_null());
+  ASSERT_TRUE(std::getline(in, line));
+  EXPECT_EQ(nlohmann::json::parse(line).at("loss").get<double>(), 0.333333333);  // 9 significant digits
+  EXPECT_FALSE(std::getline(in, line));
+  EXPECT_EQ(sslab_test::metric(dir.str(), "a\"b\\c"), std::vector<double>{1.5});
+}
+
+// On resume, lines after the checkpoint's step go; so do lines that are not
+// JSON objects with an integer step (a line half written when the run died).
+TEST(RunLog, TruncateMetricsKeepsLinesUpToTheStepAndDropsBrokenOnes) {
+  sslab_test::TempDir dir;
+  std::string file = dir.write("metrics.jsonl",
+                               "{\"step\":5,\"loss\":1}\n"
+                               "{\"loss\":2,\"step\":10}\n"
+                               "{\"step\":15,\"loss\":3}\n"
+                               "{\"step\":10.5}\n"
+                               "[1,2]\n"
+                               "{\"step\":20,\"lo\n");
+  sslab::truncate_metrics(file, 10);
+  EXPECT_EQ(sslab_test::read_text(file), "{\"step\":5,\"loss\":1}\n{\"loss\":2,\"step\":10}\n");
+  sslab::truncate_metrics(file, 4);
+  EXPECT_EQ(sslab_test::read_text(file), "");
+}
 
 TEST(Crc32c, KnownValues) {
   // RFC 3720 test vector: 32 bytes of zeros.

@@ -13,6 +13,8 @@
 #include <iostream>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include <sslab/host/experiment.h>
 #include <sslab/host/loader.h>
 #include <sslab/host/recipe_schema.h>
@@ -91,11 +93,17 @@ int main(int argc, char** argv) {
       tokens += batch.at("text.ids.length").sum().item<int64_t>();
     }
     double loader_s = seconds_since(t0);
-    std::cout << "{\"vocab_size\": " << tok->vocab_size() << ", \"entries\": " << text->size()
-              << ", \"pieces\": " << pieces << ", \"encode_s\": " << encode_s
-              << ", \"encode_samples_per_s\": " << text->size() / encode_s << ", \"loader_workers\": " << workers
-              << ", \"loader_samples\": " << samples << ", \"loader_tokens\": " << tokens
-              << ", \"loader_s\": " << loader_s << ", \"loader_samples_per_s\": " << samples / loader_s << "}\n";
+    nlohmann::ordered_json out = {{"vocab_size", tok->vocab_size()},
+                                  {"entries", text->size()},
+                                  {"pieces", pieces},
+                                  {"encode_s", encode_s},
+                                  {"encode_samples_per_s", text->size() / encode_s},
+                                  {"loader_workers", workers},
+                                  {"loader_samples", samples},
+                                  {"loader_tokens", tokens},
+                                  {"loader_s", loader_s},
+                                  {"loader_samples_per_s", samples / loader_s}};
+    std::cout << out.dump() << "\n";
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "text_loader_bench: " << e.what() << "\n";

@@ -3,8 +3,9 @@
 
 #include <iostream>
 
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
-#include "json.h"
 #include "sslab/host/plugin_host.h"
 #include "sslab/registry.h"
 
@@ -40,33 +41,26 @@ int cmd_plugins(const Args& args) {
     for (const auto& name : reg.names(kind))
       if (reg.find(kind, name)->plugin == "sslab") builtins.emplace_back(kind, name);
   if (json) {
-    std::cout << "{\"api_version\": " << json_string(host_api_version())
-              << ", \"torch_version\": " << json_string(host_torch_version()) << ", \"builtins\": [";
-    for (size_t j = 0; j < builtins.size(); ++j) {
-      const auto& [kind, name] = builtins[j];
-      std::cout << (j ? ", " : "") << "{\"kind\": " << json_string(kind_name(kind)) << ", \"name\": " << json_string(name)
-                << ", \"doc\": " << json_string(doc_of(kind, name)) << "}";
-    }
-    std::cout << "], \"plugins\": [";
-    for (size_t i = 0; i < records.size(); ++i) {
-      const auto& r = records[i];
-      std::cout << (i ? ", " : "") << "{\"name\": " << json_string(r.name) << ", \"file\": " << json_string(r.file)
-                << ", \"loaded\": " << (r.loaded ? "true" : "false");
+    auto component = [&](ComponentKind kind, const std::string& name) {
+      return nlohmann::ordered_json{{"kind", kind_name(kind)}, {"name", name}, {"doc", doc_of(kind, name)}};
+    };
+    nlohmann::ordered_json out = {{"api_version", host_api_version()}, {"torch_version", host_torch_version()}};
+    out["builtins"] = nlohmann::ordered_json::array();
+    for (const auto& [kind, name] : builtins) out["builtins"].push_back(component(kind, name));
+    out["plugins"] = nlohmann::ordered_json::array();
+    for (const auto& r : records) {
+      nlohmann::ordered_json p = {{"name", r.name}, {"file", r.file}, {"loaded", r.loaded}};
       if (r.loaded) {
-        std::cout << ", \"version\": " << json_string(r.version) << ", \"description\": " << json_string(r.description)
-                  << ", \"components\": [";
-        for (size_t j = 0; j < r.components.size(); ++j) {
-          const auto& [kind, name] = r.components[j];
-          std::cout << (j ? ", " : "") << "{\"kind\": " << json_string(kind_name(kind))
-                    << ", \"name\": " << json_string(name) << ", \"doc\": " << json_string(doc_of(kind, name)) << "}";
-        }
-        std::cout << "]";
+        p["version"] = r.version;
+        p["description"] = r.description;
+        p["components"] = nlohmann::ordered_json::array();
+        for (const auto& [kind, name] : r.components) p["components"].push_back(component(kind, name));
       } else {
-        std::cout << ", \"refused\": " << json_string(r.refusal);
+        p["refused"] = r.refusal;
       }
-      std::cout << "}";
+      out["plugins"].push_back(std::move(p));
     }
-    std::cout << "]}\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     return 0;
   }
   std::cout << "sslab plugin API " << host_api_version() << ", LibTorch " << host_torch_version() << "\n";

@@ -11,7 +11,8 @@
 
 namespace sslab {
 
-// Appends JSON objects, one per line: {"step": 10, "loss": 0.5, ...}.
+// Appends JSON objects, one per line: {"step":10,"loss":0.5,...} (step first,
+// then the metrics by name; 9 significant digits; null for NaN/infinity).
 class SSLAB_API MetricsWriter {
  public:
   explicit MetricsWriter(const std::string& path);

@@ -1,7 +1,9 @@
 // The joint-embedding trainer: one loop for every recipe.
 //
-// step = loader.next -> objectives (weighted sum) -> backward (accumulated)
-//        -> clip -> optimizer -> schedule -> EMA targets -> online probe
+// step = loader.next -> objectives (weighted sum) -> backward (accumulated,
+//        all-reduced) -> online probe -> clip -> optimizer -> schedule -> EMA
+//        targets
+// (the online probe trains on each micro-batch, before the optimizer step).
 // Every log.every_steps: metrics.jsonl, TensorBoard, progress. Every
 // checkpoint.every_steps and at the end: an atomic checkpoint. At the end:
 // evaluation when [eval] enabled.
@@ -11,7 +13,9 @@
 #include <optional>
 #include <string>
 
+#include "sslab/host/checkpoint.h"
 #include "sslab/host/experiment.h"
+#include "sslab/host/run_folder.h"
 
 namespace sslab {
 
@@ -32,12 +36,8 @@ struct TrainResult {
 SSLAB_API TrainResult train(const Recipe& recipe, const TrainOptions& options);
 SSLAB_API TrainResult resume(const std::string& run_dir, const TrainOptions& options);
 
-// Reads the resolved recipe stored in a run folder.
-SSLAB_API Recipe load_run_recipe(const std::string& run_dir);
-// The newest checkpoint file of a run folder, or "" if none.
-SSLAB_API std::string latest_checkpoint(const std::string& run_dir);
-// Loads the module weights of a checkpoint into an experiment's modules.
-SSLAB_API int64_t load_weights(Experiment& exp, const std::string& checkpoint);
+// load_run_recipe: sslab/host/run_folder.h; latest_checkpoint, load_weights:
+// sslab/host/checkpoint.h.
 
 // One EMA step for every target of the context:
 // target = m * target + (1 - m) * online; buffers are copied.
@@ -45,8 +45,5 @@ SSLAB_API void update_ema_targets(BuildContext& ctx);
 
 // Sets intra-op threads (0: one per core) and returns the number used.
 SSLAB_API int set_threads(int64_t threads);
-
-// The checkpoint format this sslab writes (and the newest it reads).
-constexpr int64_t kCheckpointFormat = 1;
 
 }  // namespace sslab

@@ -1,0 +1,91 @@
+// Checkpoints: the file format (a LibTorch archive with a format version),
+// what a training checkpoint holds, and reading it back.
+//
+//   format_version, step, loader_epoch, loader_batch   int64 scalars
+//   recipe, log_accumulator                            bytes (uint8 tensors)
+//   rng                                                rank 0's CPU generator
+//   model/<name>, ema/<name>, probe/<encoder>          module archives
+//   optimizer, probe_optimizer/<encoder>               optimizer archives
+//
+// Files are checkpoints/step-<9 digits>.pt in the run folder, written
+// atomically (a reader sees the old or the new file).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "sslab/export.h"
+
+namespace sslab {
+
+class Accumulator;
+class Experiment;
+class Loader;
+class OnlineProbes;
+class Recipe;
+
+// The checkpoint format this sslab writes (and the newest it reads).
+constexpr int64_t kCheckpointFormat = 1;
+
+// The newest checkpoint file of a run folder, or "" if none.
+SSLAB_API std::string latest_checkpoint(const std::string& run_dir);
+// Loads the module weights of a checkpoint into an experiment's modules;
+// returns the checkpoint's step.
+SSLAB_API int64_t load_weights(Experiment& exp, const std::string& checkpoint);
+
+// Writes one checkpoint, key by key.
+class CheckpointWriter {
+ public:
+  CheckpointWriter();  // writes format_version
+  void scalar(const std::string& key, int64_t value);
+  void bytes(const std::string& key, const std::string& value);
+  void tensor(const std::string& key, const torch::Tensor& value);
+  void module(const std::string& key, torch::nn::Module& m);
+  void optimizer(const std::string& key, torch::optim::Optimizer& o);
+  // Atomically: to file.tmp, then renamed.
+  void save(const std::string& file);
+
+ private:
+  torch::serialize::OutputArchive out_;
+};
+
+// Reads a checkpoint; tensors are mapped onto `device` as they are read (a
+// checkpoint written on a GPU loads on the CPU and the other way round).
+// Refuses files that are not sslab checkpoints or newer than kCheckpointFormat.
+class CheckpointReader {
+ public:
+  CheckpointReader(const std::string& file, const torch::Device& device);
+  int64_t scalar(const std::string& key);
+  // false when the checkpoint has no `key`.
+  bool bytes(const std::string& key, std::string& value);
+  torch::Tensor tensor(const std::string& key);
+  // Loads a module, checking every parameter and buffer shape against the model.
+  void module(const std::string& key, torch::nn::Module& m);
+  // false when the checkpoint has no `key`.
+  bool optimizer(const std::string& key, torch::optim::Optimizer& o);
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+  torch::serialize::InputArchive in_;
+};
+
+// What a training checkpoint holds, by reference into the run.
+struct TrainingState {
+  const Recipe& recipe;
+  Experiment& exp;
+  Loader& loader;
+  torch::optim::Optimizer& optimizer;
+  OnlineProbes& probes;
+  Accumulator& accumulator;
+};
+
+// Saves checkpoints/step-<step>.pt under run_dir and keeps the newest `keep`.
+void save_checkpoint(const TrainingState& state, int64_t step, const std::string& run_dir, int64_t keep);
+// Restores everything from `file` (the loader position and the random
+// generator included) and returns the checkpoint's step.
+int64_t restore_checkpoint(const TrainingState& state, const std::string& file);
+
+}  // namespace sslab
