@@ -60,6 +60,12 @@ int cmd_plugins(const Args& args) {
           std::cout << (j ? ", " : "") << "{\"kind\": " << json_string(kind_name(kind))
                     << ", \"name\": " << json_string(name) << ", \"doc\": " << json_string(doc_of(kind, name)) << "}";
         }
+        std::cout << "], \"commands\": [";
+        for (size_t j = 0; j < r.commands.size(); ++j) {
+          const CommandEntry* c = reg.find_command(r.commands[j]);
+          std::cout << (j ? ", " : "") << "{\"name\": " << json_string(r.commands[j])
+                    << ", \"doc\": " << json_string(c ? c->doc : std::string()) << "}";
+        }
         std::cout << "]";
       } else {
         std::cout << ", \"refused\": " << json_string(r.refusal);
@@ -94,6 +100,12 @@ int cmd_plugins(const Args& args) {
     }
     std::cout << "\n" << r.name << " " << r.version << "  " << r.file << "\n    " << r.description << "\n";
     print_components(r.components);
+    for (const auto& name : r.commands) {
+      const CommandEntry* c = reg.find_command(name);
+      std::cout << "    command    sslab " << name;
+      std::string pad(name.size() < 22 ? 22 - name.size() : 1, ' ');
+      std::cout << pad << (c ? c->doc : std::string()) << "\n";
+    }
   }
   return 0;
 }
