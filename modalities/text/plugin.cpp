@@ -1,7 +1,7 @@
 // The text plugin: the SentencePiece tokenizer, line and fortune-file
-// datasets, the transformer text encoder, the masked-LM objective and the
-// TF-IDF baseline evaluator. Every component and the recipe keys it reads are
-// registered here.
+// datasets, the transformer text encoder, the masked-LM objective, the
+// TF-IDF baseline evaluator and the `sslab tokenizer` command. Every
+// component and the recipe keys it reads are registered here.
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -15,6 +15,7 @@
 #include "text_dataset.h"
 #include "text_encoder.h"
 #include "tfidf.h"
+#include "tokenizer_command.h"
 
 namespace sslab::text {
 namespace {
@@ -227,6 +228,7 @@ void register_components(Registrar& r) {
   register_encoders(r);
   register_objectives(r);
   register_evaluators(r);
+  r.command("tokenizer", "train a SentencePiece model, or encode text with one", tokenizer_command);
 }
 
 }  // namespace
@@ -234,5 +236,6 @@ void register_components(Registrar& r) {
 
 SSLAB_PLUGIN(
     "text", "0.1.0",
-    "Text: SentencePiece tokenizer, line/fortune-file datasets, transformer encoder, masked LM, TF-IDF baseline",
+    "Text: SentencePiece tokenizer, line/fortune-file datasets, transformer encoder, masked LM, TF-IDF baseline, "
+    "`sslab tokenizer`",
     sslab::text::register_components)

@@ -126,6 +126,7 @@ const PluginRecord& PluginHost::load_file(const std::string& path_in) {
   rec.description = info->description ? info->description : "";
   rec.file = path;
   rec.components = registrar.staged();
+  rec.commands = registrar.staged_commands();
   registrar.commit(registries_);
   rec.loaded = true;
   loaded_.push_back(std::move(rec));

@@ -26,6 +26,11 @@ std::vector<ComponentKind> all_kinds() {
           ComponentKind::Head,    ComponentKind::Objective, ComponentKind::Evaluator};
 }
 
+const std::vector<std::string>& builtin_command_names() {
+  static const std::vector<std::string> names = {"plugins", "check", "train", "eval", "help"};
+  return names;
+}
+
 void throw_unknown_component(ComponentKind kind, const std::string& name, const std::string& where,
                              const std::vector<std::string>& known) {
   std::string prefix = where.empty() ? std::string() : where + ": ";
@@ -61,6 +66,11 @@ const ComponentInfo& Registries::info(ComponentKind kind, const std::string& nam
   const ComponentInfo* i = find(kind, name);
   if (!i) throw_unknown_component(kind, name, where, names(kind));
   return *i;
+}
+
+const CommandEntry* Registries::find_command(const std::string& name) const {
+  auto it = commands.find(name);
+  return it == commands.end() ? nullptr : &it->second;
 }
 
 void register_builtin_components(Registries& registries);  // ssl/components.cpp
@@ -101,13 +111,37 @@ SSLAB_REGISTRAR_METHOD(objective, objectives, ComponentKind::Objective, Objectiv
 SSLAB_REGISTRAR_METHOD(evaluator, evaluators, ComponentKind::Evaluator, Evaluator)
 #undef SSLAB_REGISTRAR_METHOD
 
+void Registrar::command(const std::string& name, const std::string& doc, CommandFn run) {
+  bool word = !name.empty() && name.front() != '-' &&
+              std::all_of(name.begin(), name.end(), [](char c) {
+                return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+              });
+  SSLAB_CHECK(word, file_, ": plugin '", plugin_, "' registers command '", name,
+              "': a command name is one word of lowercase letters, digits and '-'");
+  SSLAB_CHECK(run, file_, ": plugin '", plugin_, "' registers command '", name, "' without a function");
+  if (staged_.commands.count(name)) duplicates_.push_back("command '" + name + "'");
+  staged_.commands.emplace(name, CommandEntry{name, doc, plugin_, file_, std::move(run)});
+  command_order_.push_back(name);
+}
+
 std::vector<std::pair<ComponentKind, std::string>> Registrar::staged() const { return order_; }
+std::vector<std::string> Registrar::staged_commands() const { return command_order_; }
 
 void Registrar::commit(Registries& into) {
   SSLAB_CHECK(duplicates_.empty(), file_, ": plugin '", plugin_, "' registers ", duplicates_.front(), " twice");
   for (const auto& [kind, name] : order_) {
     if (const ComponentInfo* existing = into.find(kind, name)) {
       throw UserError(str(file_, ": plugin '", plugin_, "' registers ", kind_name(kind), " '", name,
+                          "', which is already registered by plugin '", existing->plugin, "'",
+                          existing->file.empty() ? std::string() : " (" + existing->file + ")"));
+    }
+  }
+  const auto& builtins = builtin_command_names();
+  for (const auto& name : command_order_) {
+    SSLAB_CHECK(std::find(builtins.begin(), builtins.end(), name) == builtins.end(), file_, ": plugin '", plugin_,
+                "' registers command '", name, "', which is a built-in sslab command");
+    if (const CommandEntry* existing = into.find_command(name)) {
+      throw UserError(str(file_, ": plugin '", plugin_, "' registers command '", name,
                           "', which is already registered by plugin '", existing->plugin, "'",
                           existing->file.empty() ? std::string() : " (" + existing->file + ")"));
     }
@@ -125,7 +159,9 @@ void Registrar::commit(Registries& into) {
       return 0;
     });
   }
+  for (auto& [name, entry] : staged_.commands) into.commands.emplace(name, std::move(entry));
   order_.clear();
+  command_order_.clear();
   staged_ = Registries{};
 }
 

@@ -83,7 +83,7 @@ TEST(Cli, BadArgumentsExitWith2) {
   EXPECT_THAT(r.err, HasSubstr("--bogus"));
   r = sslab("frobnicate");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'frobnicate'\n"));
+  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'frobnicate'; known: check, eval, plugins, "));
   r = sslab("");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.out, HasSubstr("usage: sslab <command>"));
@@ -155,6 +155,96 @@ TEST_F(CliRefused, PluginsJsonNamesRefusedFiles) {
   ASSERT_FALSE(blobs.is_null()) << "template.blobs missing from " << r.out;
   EXPECT_EQ(blobs.at("kind").get<std::string>(), "dataset");
   EXPECT_THAT(blobs.at("doc").get<std::string>(), HasSubstr("Gaussian blobs with class labels"));
+}
+
+// A folder holding copies of some test plugins, to put on SSLAB_PLUGIN_PATH.
+class CliCommands : public ::testing::Test {
+ protected:
+  std::string with(std::initializer_list<const char*> plugins) {
+    for (const char* p : plugins)
+      std::filesystem::copy_file(test_plugin(p), dir_ / ("libsslab-" + std::string(p) + ".so"));
+    return dir_.str();
+  }
+  std::string file(const std::string& plugin) const { return dir_ / ("libsslab-" + plugin + ".so"); }
+  TempDir dir_;
+};
+
+TEST_F(CliCommands, APluginCommandRunsWithItsArgumentsAndExitCode) {
+  std::string path = with({"command"});
+  RunResult r = sslab("test-greet a 'b c'", path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello a b c\n");
+  EXPECT_EQ(r.err, "");
+  EXPECT_EQ(sslab("test-greet exit 3", path).exit_code, 3);
+  r = sslab("test-greet fail", path);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "sslab test-greet: error: greeting failed on purpose\n");
+}
+
+TEST_F(CliCommands, HelpListsPluginCommandsWithTheirPlugin) {
+  RunResult r = sslab("--help", with({"command"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("usage: sslab <command>"));
+  EXPECT_THAT(r.out, HasSubstr("\nplugin commands:\n"));
+  EXPECT_THAT(r.out, HasSubstr("  test-greet" + std::string(32, ' ') + "print a greeting (plugin command)\n"));
+}
+
+TEST_F(CliCommands, HelpStillListsCommandsWhenAPluginIsRefused) {
+  RunResult r = sslab("--help", with({"command", "command_dup"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("plugin commands (1 plugin(s) refused: see 'sslab plugins'):\n"));
+  EXPECT_THAT(r.out, HasSubstr("print a greeting (plugin command)\n"));
+  EXPECT_THAT(r.out, Not(HasSubstr("another greeting")));
+}
+
+TEST_F(CliCommands, ADuplicateCommandIsRefusedNamingBothPlugins) {
+  std::string path = with({"command", "command_dup"});
+  RunResult r = sslab("plugins", path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("command_dup  REFUSED  " + file("command_dup") + "\n    " + file("command_dup") +
+                               ": plugin 'command_dup' registers command 'test-greet', which is already registered "
+                               "by plugin 'command' (" +
+                               file("command") + ")\n"));
+  r = sslab("test-greet", path);  // the first plugin's command still runs
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "hello\n");
+}
+
+TEST_F(CliCommands, PluginsListsCommands) {
+  std::string path = with({"command"});
+  RunResult r = sslab("plugins", path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("command 0.0.1  " + file("command") + "\n    registers the command test-greet\n"
+                               "    command    sslab test-greet            print a greeting\n"));
+  r = sslab("plugins --json", path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"components\": [], \"commands\": [{\"name\": \"test-greet\", \"doc\": "
+                               "\"print a greeting\"}]"));
+}
+
+TEST_F(CliCommands, AnUnknownCommandSuggestsTheNearestBuiltInOrPluginCommand) {
+  std::string path = with({"command"});
+  RunResult r = sslab("test-gret", path);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'test-gret'; did you mean 'test-greet'? known: check, eval, "
+                                "plugins, "));
+  EXPECT_THAT(r.err, HasSubstr("test-greet"));
+  EXPECT_THAT(r.err, HasSubstr("\nrun 'sslab --help' for the commands\n"));
+  r = sslab("trian", path);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'trian'; did you mean 'train'?"));
+}
+
+TEST_F(CliCommands, APluginCannotTakeABuiltInCommand) {
+  std::string path = with({"command_builtin"});
+  RunResult r = sslab("plugins", path);
+  EXPECT_THAT(r.out, HasSubstr(file("command_builtin") +
+                               ": plugin 'command_builtin' registers command 'train', which is a built-in sslab "
+                               "command\n"));
+  r = sslab("train --help", path);  // still the built-in
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("--resume"));
 }
 
 }  // namespace

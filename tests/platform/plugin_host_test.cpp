@@ -106,6 +106,35 @@ TEST_F(PluginHostTest, TwoPluginsRegisteringTheSameNameTheSecondIsRefused) {
   EXPECT_EQ(host_.loaded()[0].name, "dup_a");
 }
 
+TEST_F(PluginHostTest, APluginCommandIsRegisteredAndRecorded) {
+  const sslab::PluginRecord& rec = host_.load_file(test_plugin("command"));
+  EXPECT_EQ(rec.commands, std::vector<std::string>{"test-greet"});
+  EXPECT_TRUE(rec.components.empty());
+  const sslab::CommandEntry* c = registries_.find_command("test-greet");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->plugin, "command");
+  EXPECT_EQ(c->file, test_plugin("command"));
+  EXPECT_EQ(c->run({"exit", "7"}), 7);
+  EXPECT_EQ(user_error([&] { c->run({"fail"}); }), "greeting failed on purpose");  // a UserError across the plugin
+}
+
+TEST_F(PluginHostTest, TwoPluginsRegisteringTheSameCommandTheSecondIsRefused) {
+  host_.load_file(test_plugin("command"));
+  EXPECT_EQ(refusal(test_plugin("command_dup")),
+            test_plugin("command_dup") +
+                ": plugin 'command_dup' registers command 'test-greet', which is already registered by plugin "
+                "'command' (" +
+                test_plugin("command") + ")");
+  EXPECT_EQ(registries_.find_command("test-greet")->plugin, "command");
+}
+
+TEST_F(PluginHostTest, APluginCommandNamedLikeABuiltInIsRefused) {
+  std::string file = test_plugin("command_builtin");
+  EXPECT_EQ(refusal(file), file + ": plugin 'command_builtin' registers command 'train', which is a built-in sslab "
+                                  "command");
+  EXPECT_TRUE(registries_.commands.empty());
+}
+
 TEST_F(PluginHostTest, APluginRegisteringANameTwiceIsRefused) {
   std::string file = test_plugin("dup_self");
   EXPECT_EQ(refusal(file), file + ": plugin 'dup_self' registers encoder 'test.twice' twice");

@@ -127,5 +127,67 @@ TEST_F(RegistryTest, EmptyNamesAreRefused) {
             "/plugins/libsslab-bad.so: plugin 'bad' registers a component with an empty name");
 }
 
+sslab::CommandFn exit_with(int code) {
+  return [code](const std::vector<std::string>&) { return code; };
+}
+
+TEST_F(RegistryTest, ACommandIsRegisteredWithItsDocPluginAndFile) {
+  Registrar r("toy", "/plugins/libsslab-toy.so");
+  r.command("toy-run", "run the toy", exit_with(3));
+  EXPECT_EQ(r.staged_commands(), std::vector<std::string>{"toy-run"});
+  EXPECT_EQ(registries_.find_command("toy-run"), nullptr);  // staged only
+  r.commit(registries_);
+  const sslab::CommandEntry* c = registries_.find_command("toy-run");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->doc, "run the toy");
+  EXPECT_EQ(c->plugin, "toy");
+  EXPECT_EQ(c->file, "/plugins/libsslab-toy.so");
+  EXPECT_EQ(c->run({}), 3);
+}
+
+TEST_F(RegistryTest, ADuplicateCommandAcrossPluginsIsRefusedNamingBoth) {
+  Registrar first("first", "/plugins/libsslab-first.so");
+  first.command("go", "", exit_with(0));
+  first.commit(registries_);
+  Registrar second("second", "/plugins/libsslab-second.so");
+  second.encoder("second.fresh", "", sslab::Schema{}, null_factory<sslab::Encoder>());
+  second.command("go", "", exit_with(1));
+  EXPECT_EQ(user_error([&] { second.commit(registries_); }),
+            "/plugins/libsslab-second.so: plugin 'second' registers command 'go', which is already registered by "
+            "plugin 'first' (/plugins/libsslab-first.so)");
+  EXPECT_EQ(registries_.find_command("go")->plugin, "first");
+  EXPECT_EQ(registries_.find(ComponentKind::Encoder, "second.fresh"), nullptr);  // nothing of it committed
+}
+
+TEST_F(RegistryTest, ACommandTwiceInOnePluginIsRefused) {
+  Registrar r("twice", "/plugins/libsslab-twice.so");
+  r.command("go", "", exit_with(0));
+  r.command("go", "", exit_with(1));
+  EXPECT_EQ(user_error([&] { r.commit(registries_); }),
+            "/plugins/libsslab-twice.so: plugin 'twice' registers command 'go' twice");
+  EXPECT_TRUE(registries_.commands.empty());
+}
+
+TEST_F(RegistryTest, ACommandNamedLikeABuiltInIsRefused) {
+  for (const std::string& name : sslab::builtin_command_names()) {
+    Registrar r("greedy", "/plugins/libsslab-greedy.so");
+    r.command(name, "", exit_with(0));
+    EXPECT_EQ(user_error([&] { r.commit(registries_); }),
+              "/plugins/libsslab-greedy.so: plugin 'greedy' registers command '" + name +
+                  "', which is a built-in sslab command");
+  }
+  EXPECT_TRUE(registries_.commands.empty());
+}
+
+TEST_F(RegistryTest, CommandNamesAreOneLowercaseWord) {
+  Registrar r("bad", "/plugins/libsslab-bad.so");
+  for (const char* name : {"", "--help", "Upper", "two words", "a/b"}) {
+    EXPECT_EQ(user_error([&] { r.command(name, "", exit_with(0)); }),
+              std::string("/plugins/libsslab-bad.so: plugin 'bad' registers command '") + name +
+                  "': a command name is one word of lowercase letters, digits and '-'");
+  }
+  EXPECT_EQ(user_error([&] { r.command("ok-2", "", exit_with(0)); }), "<no exception>");
+}
+
 }  // namespace
 }  // namespace sslab_test

@@ -55,6 +55,11 @@ int cmd_plugins(const Args& args) {
         p["description"] = r.description;
         p["components"] = nlohmann::ordered_json::array();
         for (const auto& [kind, name] : r.components) p["components"].push_back(component(kind, name));
+        p["commands"] = nlohmann::ordered_json::array();
+        for (const auto& name : r.commands) {
+          const CommandEntry* c = reg.find_command(name);
+          p["commands"].push_back({{"name", name}, {"doc", c ? c->doc : std::string()}});
+        }
       } else {
         p["refused"] = r.refusal;
       }
@@ -88,6 +93,12 @@ int cmd_plugins(const Args& args) {
     }
     std::cout << "\n" << r.name << " " << r.version << "  " << r.file << "\n    " << r.description << "\n";
     print_components(r.components);
+    for (const auto& name : r.commands) {
+      const CommandEntry* c = reg.find_command(name);
+      std::cout << "    command    sslab " << name;
+      std::string pad(name.size() < 22 ? 22 - name.size() : 1, ' ');
+      std::cout << pad << (c ? c->doc : std::string()) << "\n";
+    }
   }
   return 0;
 }

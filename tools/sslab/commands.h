@@ -13,6 +13,5 @@ int cmd_plugins(const Args& args);
 int cmd_check(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
-int cmd_tokenizer(const Args& args);
 
 }  // namespace sslab::cli

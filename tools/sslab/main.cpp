@@ -7,6 +7,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -14,6 +15,9 @@
 
 #include "commands.h"
 #include "sslab/error.h"
+#include "sslab/host/plugin_host.h"
+#include "sslab/recipe.h"
+#include "sslab/registry.h"
 
 namespace {
 
@@ -25,8 +29,8 @@ const char* kUsage =
     "  check RECIPE [--set key=value]...          load plugins and validate a recipe\n"
     "  train RECIPE [--set key=value]... [--out DIR]   train (and evaluate) a recipe\n"
     "  train --resume RUN_DIR                      continue a run from its last checkpoint\n"
-    "  eval RUN_DIR [--json]                       evaluate a trained run\n"
-    "  tokenizer train|encode [options]            train a SentencePiece model, or encode text with one\n"
+    "  eval RUN_DIR [--json]                       evaluate a trained run\n";
+const char* kUsageEnd =
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"
     "run 'sslab <command> --help' for a command's options\n";
@@ -45,6 +49,54 @@ void tune_allocator() {
 #endif
 }
 
+// Loads every plugin the search path holds (as `sslab plugins` does), so that
+// their commands are registered; returns how many were refused.
+size_t load_plugins() {
+  sslab::PluginHost host;
+  size_t refused = 0;
+  for (const auto& record : host.discover())
+    if (!record.loaded) ++refused;
+  return refused;
+}
+
+std::string refused_note(size_t refused) {
+  if (refused == 0) return "";
+  return sslab::str(" (", refused, " plugin(s) refused: see 'sslab plugins')");
+}
+
+void print_usage(std::ostream& out) {
+  out << kUsage;
+  size_t refused = load_plugins();
+  const auto& commands = sslab::Registries::global().commands;
+  out << "\nplugin commands" << refused_note(refused) << ":\n";
+  if (commands.empty()) out << "  none found\n";
+  for (const auto& [name, entry] : commands) {
+    std::string pad(name.size() < 42 ? 42 - name.size() : 1, ' ');
+    out << "  " << name << pad << entry.doc << " (plugin " << entry.plugin << ")\n";
+  }
+  out << kUsageEnd;
+}
+
+// Runs a command and turns what escapes it into an exit code and one line.
+template <typename F>
+int run_command(const std::string& name, F&& command) {
+  try {
+    return command();
+  } catch (const sslab::UserError& e) {
+    std::cerr << "sslab " << name << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const boost::program_options::error& e) {
+    std::cerr << "sslab " << name << ": error: " << e.what() << " (see 'sslab " << name << " --help')\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "sslab " << name << ": internal error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "sslab " << name << ": internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
 }  // namespace
 
 #ifdef SSLAB_WITH_JEMALLOC
@@ -61,10 +113,9 @@ int main(int argc, char** argv) {
       {"check", sslab::cli::cmd_check},
       {"train", sslab::cli::cmd_train},
       {"eval", sslab::cli::cmd_eval},
-      {"tokenizer", sslab::cli::cmd_tokenizer},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
-    std::cout << kUsage;
+    print_usage(std::cout);
     return argc < 2 ? 2 : 0;
   }
   std::string name = argv[1];
@@ -72,25 +123,20 @@ int main(int argc, char** argv) {
     std::cout << "sslab 0.1.0\n";
     return 0;
   }
-  auto it = commands.find(name);
-  if (it == commands.end()) {
-    std::cerr << "sslab: unknown command '" << name << "'\n" << kUsage;
-    return 2;
-  }
   sslab::cli::Args args(argv + 2, argv + argc);
-  try {
-    return it->second(args);
-  } catch (const sslab::UserError& e) {
-    std::cerr << "sslab " << name << ": error: " << e.what() << "\n";
-    return 2;
-  } catch (const boost::program_options::error& e) {
-    std::cerr << "sslab " << name << ": error: " << e.what() << " (see 'sslab " << name << " --help')\n";
-    return 2;
-  } catch (const c10::Error& e) {
-    std::cerr << "sslab " << name << ": internal error: " << e.what_without_backtrace() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "sslab " << name << ": internal error: " << e.what() << "\n";
-    return 1;
-  }
+  auto it = commands.find(name);
+  if (it != commands.end()) return run_command(name, [&] { return it->second(args); });
+
+  // Not a built-in command: one a plugin registers?
+  size_t refused = load_plugins();
+  const sslab::Registries& registries = sslab::Registries::global();
+  if (const sslab::CommandEntry* command = registries.find_command(name))
+    return run_command(name, [&] { return command->run(args); });
+  std::vector<std::string> known;
+  for (const auto& c : commands) known.push_back(c.first);
+  for (const auto& c : registries.commands) known.push_back(c.first);
+  std::sort(known.begin(), known.end());
+  std::cerr << "sslab: unknown command '" << name << "'; " << sslab::suggestion_text(name, known)
+            << refused_note(refused) << "\nrun 'sslab --help' for the commands\n";
+  return 2;
 }

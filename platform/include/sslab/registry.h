@@ -88,6 +88,23 @@ void Registry<T>::throw_unknown(const std::string& name, const std::string& wher
   throw_unknown_component(kind_, name, where, names());
 }
 
+// A subcommand a plugin adds to the `sslab` command (`sslab tokenizer ...`).
+// It receives the arguments after the command name and returns the exit
+// code; a UserError escaping it exits with code 2 and its message on one
+// line, as for the built-in commands. It prints its own --help.
+using CommandFn = std::function<int(const std::vector<std::string>& args)>;
+
+struct CommandEntry {
+  std::string name;    // the word after `sslab`, e.g. "tokenizer"
+  std::string doc;     // one line, for `sslab --help` and `sslab plugins`
+  std::string plugin;  // owning plugin name
+  std::string file;    // the plugin's file
+  CommandFn run;
+};
+
+// The names of the sslab command's own subcommands, which no plugin may take.
+SSLAB_API const std::vector<std::string>& builtin_command_names();
+
 // All registries of the process.
 struct SSLAB_API Registries {
   Registry<Dataset> datasets{ComponentKind::Dataset};
@@ -97,6 +114,7 @@ struct SSLAB_API Registries {
   Registry<Head> heads{ComponentKind::Head};
   Registry<Objective> objectives{ComponentKind::Objective};
   Registry<Evaluator> evaluators{ComponentKind::Evaluator};
+  std::map<std::string, CommandEntry> commands;  // plugin subcommands of `sslab`
 
   // The ComponentInfo of a registered name of a kind, or nullptr.
   const ComponentInfo* find(ComponentKind kind, const std::string& name) const;
@@ -104,6 +122,8 @@ struct SSLAB_API Registries {
   std::vector<std::string> names(ComponentKind kind) const;
   // Throws the "unknown X" error when `name` is not registered for `kind`.
   const ComponentInfo& info(ComponentKind kind, const std::string& name, const std::string& where = "") const;
+  // The plugin command `name`, or nullptr.
+  const CommandEntry* find_command(const std::string& name) const;
 
   // The process-wide registries (owned by libsslab.so).
   static Registries& global();
@@ -131,6 +151,10 @@ class SSLAB_API Registrar {
   void head(const std::string& name, const std::string& doc, Schema schema, Factory<Head> f);
   void objective(const std::string& name, const std::string& doc, Schema schema, Factory<Objective> f);
   void evaluator(const std::string& name, const std::string& doc, Schema schema, Factory<Evaluator> f);
+  // A subcommand of `sslab`: `sslab <name> args...` calls `run(args)`. Names
+  // are one word of lowercase letters, digits and '-', and may not be taken
+  // by a built-in command or another plugin.
+  void command(const std::string& name, const std::string& doc, CommandFn run);
 
   const std::string& plugin() const { return plugin_; }
   const std::string& file() const { return file_; }
@@ -140,12 +164,15 @@ class SSLAB_API Registrar {
   void commit(Registries& into);
   // Names staged so far, as (kind, name).
   std::vector<std::pair<ComponentKind, std::string>> staged() const;
+  // Command names staged so far, in registration order.
+  std::vector<std::string> staged_commands() const;
 
  private:
   ComponentInfo make_info(const std::string& name, const std::string& doc, Schema schema) const;
   std::string plugin_, file_;
   Registries staged_;
   std::vector<std::pair<ComponentKind, std::string>> order_;
+  std::vector<std::string> command_order_;
   std::vector<std::string> duplicates_;  // names staged twice
 };
 

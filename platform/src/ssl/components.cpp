@@ -439,8 +439,8 @@ void register_builtin_components(Registries& reg) {
   }
   {
     Schema s;
-    s.string("encoder_a", required, "first encoder (e.g. audio)");
-    s.string("encoder_b", required, "second encoder (e.g. text)");
+    s.string("encoder_a", required, "first encoder (name under [encoders]), reading one part of a paired sample");
+    s.string("encoder_b", required, "second encoder (name under [encoders]), reading the other part");
     s.string("projector_a", required, "head projecting encoder_a's embedding to the shared space");
     s.string("projector_b", required, "head projecting encoder_b's embedding to the shared space (same out_dim)");
     s.number("temperature", 0.07, "initial temperature (learnable)").greater_than(0);

@@ -54,13 +54,13 @@ void register_paired_dataset(Registrar& r) {
   s.table("parts", "one table per part: [data.<split>.parts.<name>] with its own dataset type and keys");
   s.string("labels_from", std::string(""), "the part whose label keys (label, label.*) are kept (default: the first)");
   r.dataset("ssl.paired",
-            "samples of several datasets at the same index, merged (an audio clip + its transcript): every part "
+            "samples of several datasets at the same index, merged (e.g. a recording and its transcript): every part "
             "must have the same size and order",
             s, [](const Config& c, BuildContext& ctx) -> std::shared_ptr<Dataset> {
               RecipeNode parts = c.node().child("parts");
               SSLAB_CHECK(parts.exists() && parts.keys().size() >= 2, c.node().locate("parts"),
-                          ": give at least two parts, e.g. [", c.node().path(), ".parts.audio] and [",
-                          c.node().path(), ".parts.text]");
+                          ": give at least two parts, one [", c.node().path(),
+                          ".parts.<name>] table per dataset");
               std::vector<std::string> names;
               std::vector<std::shared_ptr<Dataset>> datasets;
               for (const auto& name : parts.keys()) {

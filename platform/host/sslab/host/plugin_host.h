@@ -17,6 +17,7 @@ struct PluginRecord {
   bool loaded = false;
   std::string refusal;      // one line, when not loaded
   std::vector<std::pair<ComponentKind, std::string>> components;
+  std::vector<std::string> commands;  // subcommands of `sslab` it adds
 };
 
 class SSLAB_API PluginHost {
