@@ -29,8 +29,21 @@ std::vector<ComponentKind> all_kinds() {
 void throw_unknown_component(ComponentKind kind, const std::string& name, const std::string& where,
                              const std::vector<std::string>& known) {
   std::string prefix = where.empty() ? std::string() : where + ": ";
-  throw UserError(str(prefix, "unknown ", kind_name(kind), " '", name, "'; ", suggestion_text(name, known),
-                      known.empty() ? " (is the plugin that provides it listed in plugins.load?)" : ""));
+  // "<plugin>.<thing>": when nothing of this kind comes from that plugin, it
+  // is most likely not loaded.
+  std::string hint;
+  size_t dot = name.find('.');
+  if (dot != std::string::npos && dot > 0) {
+    std::string plugin = name.substr(0, dot + 1);
+    bool from_plugin = std::any_of(known.begin(), known.end(),
+                                   [&](const std::string& k) { return k.compare(0, plugin.size(), plugin) == 0; });
+    if (!from_plugin)
+      hint = str(" (component names start with their plugin's name: add \"", name.substr(0, dot),
+                 "\" to [plugins] load)");
+  } else if (known.empty()) {
+    hint = " (is the plugin that provides it listed in [plugins] load?)";
+  }
+  throw UserError(str(prefix, "unknown ", kind_name(kind), " '", name, "'; ", suggestion_text(name, known), hint));
 }
 
 template <typename F>
@@ -63,8 +76,6 @@ const ComponentInfo& Registries::info(ComponentKind kind, const std::string& nam
   return *i;
 }
 
-void register_builtin_components(Registries& registries);  // ssl/components.cpp
-
 Registries& Registries::global() {
   static Registries registries;
   // The host's own components (plugin name "sslab"), registered once, in one place.
@@ -72,7 +83,6 @@ Registries& Registries::global() {
     Registrar r("sslab", "");
     register_host_components(r);
     r.commit(registries);
-    register_builtin_components(registries);
     return true;
   }();
   (void)builtins;
