@@ -19,6 +19,18 @@ Batch Batch::to(const torch::Device& device, bool non_blocking) const {
   return out;
 }
 
+Batch select_view(const Batch& batch, const std::string& key, int view) {
+  std::string vkey = key + "@" + std::to_string(view);
+  SSLAB_CHECK(batch.has(vkey), "batch has no view '", vkey, "' of '", key, "': add `[views] ", key,
+              " = 2` (and transforms for ", key, "@0, ", key, "@1 or ", key, "@*) to the recipe");
+  Batch out = batch;
+  for (const char* suffix : {"", ".length", ".mask"}) {
+    auto it = batch.tensors.find(vkey + suffix);
+    if (it != batch.tensors.end()) out.tensors[key + suffix] = it->second;
+  }
+  return out;
+}
+
 template <typename T>
 static std::shared_ptr<T> lookup(const std::map<std::string, std::shared_ptr<T>>& m, const std::string& name,
                                  const std::string& what, const std::string& where) {

@@ -34,8 +34,21 @@ const std::vector<std::string>& builtin_command_names() {
 void throw_unknown_component(ComponentKind kind, const std::string& name, const std::string& where,
                              const std::vector<std::string>& known) {
   std::string prefix = where.empty() ? std::string() : where + ": ";
-  throw UserError(str(prefix, "unknown ", kind_name(kind), " '", name, "'; ", suggestion_text(name, known),
-                      known.empty() ? " (is the plugin that provides it listed in plugins.load?)" : ""));
+  // "<plugin>.<thing>": when nothing of this kind comes from that plugin, it
+  // is most likely not loaded.
+  std::string hint;
+  size_t dot = name.find('.');
+  if (dot != std::string::npos && dot > 0) {
+    std::string plugin = name.substr(0, dot + 1);
+    bool from_plugin = std::any_of(known.begin(), known.end(),
+                                   [&](const std::string& k) { return k.compare(0, plugin.size(), plugin) == 0; });
+    if (!from_plugin)
+      hint = str(" (component names start with their plugin's name: add \"", name.substr(0, dot),
+                 "\" to [plugins] load)");
+  } else if (known.empty()) {
+    hint = " (is the plugin that provides it listed in [plugins] load?)";
+  }
+  throw UserError(str(prefix, "unknown ", kind_name(kind), " '", name, "'; ", suggestion_text(name, known), hint));
 }
 
 template <typename F>
@@ -73,8 +86,6 @@ const CommandEntry* Registries::find_command(const std::string& name) const {
   return it == commands.end() ? nullptr : &it->second;
 }
 
-void register_builtin_components(Registries& registries);  // ssl/components.cpp
-
 Registries& Registries::global() {
   static Registries registries;
   // The host's own components (plugin name "sslab"), registered once, in one place.
@@ -82,7 +93,6 @@ Registries& Registries::global() {
     Registrar r("sslab", "");
     register_host_components(r);
     r.commit(registries);
-    register_builtin_components(registries);
     return true;
   }();
   (void)builtins;

@@ -11,6 +11,7 @@
 //    trampoline keeps exceptions from crossing the C entry point.
 #include <sslab/components.h>
 #include <sslab/plugin.h>
+#include <sslab/two_view.h>
 
 namespace {
 
@@ -120,6 +121,20 @@ class Reconstruct : public sslab::Objective {
   torch::nn::Linear decoder_{nullptr};
 };
 
+// ---- two-view objective: pull the projections of two views of each sample
+// together (negative cosine). The SDK's TwoViewObjective reads the shared
+// keys (encoder, input, projector), takes the views "<input>@0" and
+// "<input>@1" made by [views], projects both and hands them to loss().
+// Alone it can collapse; real ones add negatives or a variance term.
+class CosineViews : public sslab::TwoViewObjective {
+ public:
+  using TwoViewObjective::TwoViewObjective;
+  sslab::ObjectiveOutput loss(const torch::Tensor& z0, const torch::Tensor& z1) override {
+    torch::Tensor cosine = torch::cosine_similarity(z0, z1, 1).mean();
+    return {-cosine, {{"cosine", cosine.item<double>()}}};
+  }
+};
+
 // ---- evaluator: mean embedding norm of the test split
 class EmbeddingNorm : public sslab::Evaluator {
  public:
@@ -185,6 +200,10 @@ void register_components(sslab::Registrar& r) {
                 auto enc = ctx.encoder(c.get_string("encoder"), c.locate("encoder"));
                 return std::make_shared<Reconstruct>(enc, c.get_int("input_dim"));
               });
+
+  r.objective("template.cosine_views", "negative cosine between the projections of two views (toy)",
+              sslab::two_view_schema(),
+              [](const Config& c, BuildContext& ctx) { return std::make_shared<CosineViews>(c, ctx); });
 
   Schema norm;
   norm.string("encoder", std::string("main"), "encoder to measure");

@@ -103,7 +103,7 @@ TEST(Cli, PluginsListsTheTemplateAndItsComponents) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("template 0.1.0  "));
   for (const char* name : {"template.blobs", "template.noise", "template.bytes", "template.mlp", "template.linear",
-                           "template.reconstruct", "template.embedding_norm"})
+                           "template.reconstruct", "template.cosine_views", "template.embedding_norm"})
     EXPECT_THAT(r.out, HasSubstr(name));
   EXPECT_THAT(r.out, HasSubstr("Gaussian blobs with class labels"));  // one-line docs
   EXPECT_THAT(r.out, Not(HasSubstr("REFUSED")));

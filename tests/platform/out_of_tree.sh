@@ -62,6 +62,35 @@ out=$(SSLAB_PLUGIN_PATH="$work/tpl" "$prefix/bin/sslab" check "$source/recipes/s
 echo "$out"
 echo "$out" | grep -qF "ok (1 plugin(s) loaded)" || fail "sslab check with the out-of-tree plugin"
 
+echo "== the out-of-tree template.cosine_views (on the installed two-view helpers) trains"
+cat > "$work/views.toml" <<'EOF2'
+[plugins]
+load = ["template"]
+[data.train]
+type = "template.blobs"
+size = 64
+dim = 8
+[views]
+vector = 2
+[[transforms."vector@*"]]
+type = "template.noise"
+[encoders.main]
+type = "template.mlp"
+in_dim = 8
+[[objectives]]
+type = "template.cosine_views"
+encoder = "main"
+[train]
+steps = 2
+batch_size = 16
+workers = 0
+threads = 1
+[log]
+progress = "none"
+EOF2
+SSLAB_PLUGIN_PATH="$work/tpl" "$prefix/bin/sslab" train "$work/views.toml" --out "$work/views_run" --no-eval \
+  > "$work/views.log" 2>&1 || { cat "$work/views.log"; fail "sslab train with template.cosine_views out of tree"; }
+
 echo "== docs/writing-plugins.md: extract the tutorial's plugin, build it out of tree, train its recipe"
 python3 "$source/tests/platform/extract_tutorial.py" "$source/docs/writing-plugins.md" "$work/tutorial" \
   || fail "extracting the tutorial's code"

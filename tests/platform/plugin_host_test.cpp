@@ -196,6 +196,7 @@ TEST_F(PluginHostTest, DiscoverReportsRefusedFilesWithReasonsAndLoadsTheRest) {
   EXPECT_EQ(tpl->file, std::filesystem::canonical(template_plugin()).string());
 }
 
+// One component of each kind, and a second objective: the two-view example.
 TEST_F(PluginHostTest, TheTemplatePluginRegistersOneComponentOfEachKind) {
   const sslab::PluginRecord& rec = host_.load("template");
   EXPECT_TRUE(rec.loaded);
@@ -203,14 +204,18 @@ TEST_F(PluginHostTest, TheTemplatePluginRegistersOneComponentOfEachKind) {
   EXPECT_EQ(std::filesystem::path(rec.file), std::filesystem::canonical(template_plugin()));
   for (ComponentKind kind : sslab::all_kinds()) {
     std::vector<std::string> names = registries_.names(kind);
-    ASSERT_EQ(names.size(), 1u) << sslab::kind_name(kind);
-    EXPECT_THAT(names[0], StartsWith("template."));
-    const sslab::ComponentInfo* info = registries_.find(kind, names[0]);
-    EXPECT_EQ(info->plugin, "template");
-    EXPECT_EQ(info->file, rec.file);
-    EXPECT_FALSE(info->doc.empty());
+    ASSERT_EQ(names.size(), kind == ComponentKind::Objective ? 2u : 1u) << sslab::kind_name(kind);
+    for (const auto& name : names) {
+      EXPECT_THAT(name, StartsWith("template."));
+      const sslab::ComponentInfo* info = registries_.find(kind, name);
+      EXPECT_EQ(info->plugin, "template");
+      EXPECT_EQ(info->file, rec.file);
+      EXPECT_FALSE(info->doc.empty());
+    }
   }
-  EXPECT_EQ(rec.components.size(), sslab::all_kinds().size());
+  EXPECT_EQ(registries_.names(ComponentKind::Objective),
+            (std::vector<std::string>{"template.cosine_views", "template.reconstruct"}));
+  EXPECT_EQ(rec.components.size(), sslab::all_kinds().size() + 1);
 }
 
 // Loads the template through a recipe and builds every component with the

@@ -68,7 +68,19 @@ TEST_F(RegistryTest, UnknownNameListsKnownNamesAndSuggestsTheNearest) {
 
 TEST_F(RegistryTest, UnknownNameInAnEmptyRegistryPointsAtPluginsLoad) {
   EXPECT_EQ(user_error([&] { registries_.info(ComponentKind::Tokenizer, "text.bpe"); }),
-            "unknown tokenizer 'text.bpe'; none are known (is the plugin that provides it listed in plugins.load?)");
+            "unknown tokenizer 'text.bpe'; none are known (component names start with their plugin's name: add "
+            "\"text\" to [plugins] load)");
+  EXPECT_EQ(user_error([&] { registries_.info(ComponentKind::Tokenizer, "bpe"); }),
+            "unknown tokenizer 'bpe'; none are known (is the plugin that provides it listed in [plugins] load?)");
+}
+
+TEST_F(RegistryTest, UnknownNameOfAPluginWithoutComponentsSaysWhichPluginToLoad) {
+  std::string msg = user_error([&] { registries_.info(ComponentKind::Encoder, "ssl.mlp"); });
+  EXPECT_THAT(msg, HasSubstr("unknown encoder 'ssl.mlp'; "));
+  EXPECT_THAT(msg, HasSubstr("(component names start with their plugin's name: add \"ssl\" to [plugins] load)"));
+  // A plugin that has components of the kind is loaded: no hint.
+  msg = user_error([&] { registries_.info(ComponentKind::Encoder, "toy.mpl"); });
+  EXPECT_EQ(msg.find("[plugins] load"), std::string::npos) << msg;
 }
 
 TEST_F(RegistryTest, UnknownComponentInARecipeNamesItsTypeKey) {

@@ -13,7 +13,7 @@ using sslab_test::TempDir;
 std::string recipe(const std::string& objective, const std::string& extra = "") {
   return R"(
 [plugins]
-load = ["template"]
+load = ["template", "ssl"]
 [data.train]
 type = "template.blobs"
 size = 64
@@ -43,8 +43,11 @@ out_dim = 6
 )" + objective + "\n" + (extra.empty() ? "[train]\nsteps = 1\n" : extra);
 }
 
+// The ssl plugin as built (the recipes list it too); plugins load once per process.
 sslab::PluginHost& host() {
-  static sslab::PluginHost h;  // plugins load once per process
+  static sslab::PluginHost h;
+  static const bool loaded = (h.load_file(SSLAB_PLUGIN_DIR "/libsslab-ssl.so"), true);
+  (void)loaded;
   return h;
 }
 
@@ -133,6 +136,62 @@ TEST(Objectives, ByolTrainsAndResumes) {
   auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + dir.write("r.toml", text) + " --out " + dir / "run");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(sslab_test::metric(dir / "run", "ssl.byol/loss").size(), 3u);
+}
+
+// The template's two-view objective, a few lines on the SDK's
+// TwoViewObjective: its loss is minus the mean cosine of the two views'
+// projections (computed here by hand), and its gradient reaches the encoder
+// and the projector.
+TEST(TwoViewObjective, TemplateCosineViewsIsMinusTheMeanCosineAndTrainsTheEncoder) {
+  Built b(recipe("type = \"template.cosine_views\"\nencoder = \"main\"\nprojector = \"proj\""));
+  auto& ctx = b.exp->context();
+  auto out = b.exp->objectives()[0].objective->compute(b.batch);
+  torch::Tensor z0, z1;
+  {
+    torch::NoGradGuard g;
+    auto project = [&](const char* view) {
+      sslab::Batch v = b.batch;
+      v.tensors["vector"] = b.batch.at(view);
+      return ctx.head("proj")->forward(ctx.encoder("main")->embed(v)).to(torch::kFloat64);
+    };
+    z0 = project("vector@0");
+    z1 = project("vector@1");
+  }
+  double expected = -((z0 * z1).sum(1) / (z0.norm(2, 1) * z1.norm(2, 1))).mean().item<double>();
+  EXPECT_NEAR(out.loss.item<double>(), expected, 1e-5);
+  EXPECT_NEAR(out.metrics.at("cosine"), -expected, 1e-5);
+  out.loss.backward();
+  for (const auto& p : ctx.encoder("main")->named_parameters())
+    EXPECT_TRUE(p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) << p.key();
+  for (const auto& p : ctx.head("proj")->named_parameters())
+    EXPECT_TRUE(p.value().grad().defined()) << p.key();
+}
+
+// The shared keys come from the SDK's two_view_schema: a missing encoder is
+// refused at its location, an unknown key too.
+TEST(TwoViewObjective, SharedKeysAreValidated) {
+  TempDir dir;
+  std::string msg = sslab_test::user_error([&] {
+    sslab::Experiment exp(sslab::Recipe::load(dir.write("r.toml", recipe("type = \"template.cosine_views\""))), host());
+  });
+  EXPECT_NE(msg.find("objectives.0.encoder is required"), std::string::npos) << msg;
+  msg = sslab_test::user_error([&] {
+    sslab::Experiment exp(sslab::Recipe::load(dir.write(
+                              "r2.toml", recipe("type = \"template.cosine_views\"\nencoder = \"main\"\npredictor = \"pred\""))),
+                          host());
+  });
+  EXPECT_NE(msg.find("objectives.0.predictor is not a known key"), std::string::npos) << msg;
+}
+
+// A recipe that names ssl.* components without loading the plugin is told which one to load.
+TEST(SslPlugin, RecipeWithoutItIsToldToLoadIt) {
+  TempDir dir;
+  std::string text = recipe("type = \"ssl.infonce\"\nencoder = \"main\"");
+  text.replace(text.find("load = [\"template\", \"ssl\"]"), 26, "load = [\"template\"]");
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " check " + dir.write("r.toml", text));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("heads.proj.type: unknown head 'ssl.mlp'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("add \"ssl\" to [plugins] load"), std::string::npos) << r.err;
 }
 
 }  // namespace
