@@ -21,11 +21,10 @@ torch::Tensor pooled_logmel(const LogMel& logmel, const torch::Tensor& wave, con
 
 EvalResults LabelProbes::evaluate(BuildContext& ctx) {
   const char* who = "audio.label_probes";
-  const ProbeSettings& ps = options_.settings;
-  ProbeTarget target(ctx, options_.encoder, ps.random_encoder, who);
+  ProbeTarget target(ctx, options_.encoder, options_.settings, who);
   std::vector<FeatureSpec> specs = target.features();
   if (options_.logmel_baseline) {
-    const std::string key = target.encoder().input();
+    const std::string key = target.input();
     specs.push_back({"logmel",
                      [&, key](const Batch& b) {
                        torch::Tensor len = b.has(key + ".length") ? b.at(key + ".length") : torch::Tensor();
@@ -35,10 +34,9 @@ EvalResults LabelProbes::evaluate(BuildContext& ctx) {
                      },
                      false});
   }
-  Features tr = embed_features(*ctx.dataset("train", who), ps.train_limit, ps.batch_size, ctx.device(), specs,
-                               options_.labels, who);
-  Features te = embed_features(*ctx.dataset("test", who), ps.test_limit, ps.batch_size, ctx.device(), specs,
-                               options_.labels, who);
+  const ProbeSettings& ps = options_.settings;
+  const SplitFeatures f = embed_splits(ctx, ps, specs, options_.labels, who);
+  const Features &tr = f.train, &te = f.test;
 
   ProbeOptions po = ps.probe;
   po.seed = ctx.seed();

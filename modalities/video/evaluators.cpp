@@ -41,17 +41,15 @@ EvalResults NextFrameEval::evaluate(BuildContext& ctx) {
 
 EvalResults ItemProbe::evaluate(BuildContext& ctx) {
   const char* who = "video.item_probe";
-  const ProbeSettings& ps = options_.settings;
-  ProbeTarget target(ctx, options_.encoder, ps.random_encoder, who);
+  ProbeTarget target(ctx, options_.encoder, options_.settings, who);
   std::vector<FeatureSpec> specs = target.features();
   if (options_.raw_baseline) {
-    const std::string key = target.encoder().input();
+    const std::string key = target.input();
     specs.push_back({"raw", [key](const Batch& b) { return b.at(key).mean(1).flatten(1); }, false});
   }
-  Features tr = embed_features(*ctx.dataset("train", who), ps.train_limit, ps.batch_size, ctx.device(), specs,
-                               {options_.labels}, who);
-  Features te = embed_features(*ctx.dataset("test", who), ps.test_limit, ps.batch_size, ctx.device(), specs,
-                               {options_.labels}, who);
+  const ProbeSettings& ps = options_.settings;
+  const SplitFeatures f = embed_splits(ctx, ps, specs, {options_.labels}, who);
+  const Features &tr = f.train, &te = f.test;
   torch::Tensor ytr = tr.label(options_.labels).to(torch::kFloat32), yte = te.label(options_.labels).to(torch::kFloat32);
   ProbeOptions po = ps.probe;
   po.seed = ctx.seed();

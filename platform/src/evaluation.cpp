@@ -184,6 +184,16 @@ double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets) {
   return total ? static_cast<double>(found) / static_cast<double>(total) : 0.0;
 }
 
+SplitFeatures embed_splits(const BuildContext& ctx, const ProbeSettings& s, const std::vector<FeatureSpec>& features,
+                           const std::vector<std::string>& label_keys, const std::string& who) {
+  SplitFeatures out;
+  out.train = embed_features(*ctx.dataset("train", who), s.train_limit, s.batch_size, ctx.device(), features,
+                             label_keys, who);
+  out.test = embed_features(*ctx.dataset("test", who), s.test_limit, s.batch_size, ctx.device(), features,
+                            label_keys, who);
+  return out;
+}
+
 std::string resolve_encoder(const BuildContext& ctx, const std::string& name, const std::string& who) {
   if (!name.empty()) {
     ctx.encoder(name, who);  // the usual "no encoder named" error

@@ -54,7 +54,6 @@ class Probes : public Evaluator {
     if (!ctx.has_dataset("train") || !ctx.has_dataset("test") || ctx.dataset("train")->num_classes() == 0)
       return results;  // nothing to probe: unlabelled data
     const Dataset& train = *ctx.dataset("train");
-    const Dataset& test = *ctx.dataset("test");
     const int64_t classes = train.num_classes();
     std::vector<std::string> names = o_.encoders.empty() ? ctx.encoder_names() : o_.encoders;
     const ProbeSettings& ps = o_.settings;
@@ -65,11 +64,11 @@ class Probes : public Evaluator {
       ProbeTarget target(ctx, name, o_.baselines && ps.random_encoder, where_);
       std::vector<FeatureSpec> specs = target.features();
       if (o_.baselines && o_.raw_baseline) {
-        const std::string key = target.encoder().input();
+        const std::string key = target.input();
         specs.push_back({"raw", [key](const Batch& b) { return b.at(key).flatten(1); }, false});
       }
-      Features tr = embed_features(train, ps.train_limit, ps.batch_size, ctx.device(), specs, {"label"}, where_);
-      Features te = embed_features(test, ps.test_limit, ps.batch_size, ctx.device(), specs, {"label"}, where_);
+      const SplitFeatures f = embed_splits(ctx, ps, specs, {"label"}, where_);
+      const Features &tr = f.train, &te = f.test;
       const torch::Tensor &ytr = tr.label("label"), &yte = te.label("label");
       auto probe = [&](const std::string& part) {
         return linear_probe_accuracy(tr.at(part), ytr, te.at(part), yte, classes, po);

@@ -162,6 +162,11 @@ class SSLAB_API ProbeTarget {
  public:
   // `name` empty: the recipe's only encoder (resolve_encoder).
   ProbeTarget(const BuildContext& ctx, const std::string& name, bool with_random, const std::string& who);
+  // With the twin when settings.random_encoder is set.
+  ProbeTarget(const BuildContext& ctx, const std::string& name, const ProbeSettings& settings, const std::string& who)
+      : ProbeTarget(ctx, name, settings.random_encoder, who) {}
+  // The batch key the encoder reads.
+  const std::string& input() const { return encoder_->input(); }
   const std::string& name() const { return name_; }
   Encoder& encoder() const { return *encoder_; }
   bool has_random() const { return random_ != nullptr; }
@@ -173,6 +178,15 @@ class SSLAB_API ProbeTarget {
   std::shared_ptr<Encoder> encoder_, random_;
   std::unique_ptr<EvalMode> mode_;
 };
+
+// The features and labels of the "train" and "test" splits (their first
+// settings.train_limit / test_limit samples, in batches of settings.batch_size).
+struct SSLAB_API SplitFeatures {
+  Features train, test;
+};
+SSLAB_API SplitFeatures embed_splits(const BuildContext& ctx, const ProbeSettings& settings,
+                                     const std::vector<FeatureSpec>& features,
+                                     const std::vector<std::string>& label_keys, const std::string& who);
 
 // The encoder an evaluator reads: `name`, or the recipe's only encoder when
 // `name` is empty (a UserError naming `who` when there are several).
