@@ -6,10 +6,38 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <sslab/components.h>
 
 namespace sslab::audio {
+
+// The recipe keys of the transforms below (audio.random_crop, audio.gain,
+// audio.noise, audio.time_shift, audio.time_mask). Durations are in seconds
+// at `sample_rate`; the plugin turns them into samples.
+struct RandomCropOptions {
+  double seconds = 1.0;
+  int64_t sample_rate = 16000;
+};
+struct GainOptions {
+  std::vector<double> db = {-6.0, 6.0};  // [min, max]
+  double p = 1.0;
+};
+struct AddNoiseOptions {
+  std::vector<double> snr_db = {10.0, 30.0};  // [min, max]
+  double p = 0.5;
+};
+struct TimeShiftOptions {
+  double max_seconds = 0.1;
+  int64_t sample_rate = 16000;
+  bool circular = false;
+};
+struct TimeMaskOptions {
+  int64_t count = 2;
+  double max_seconds = 0.05;
+  int64_t sample_rate = 16000;
+  double p = 0.5;
+};
 
 // A crop of n samples at a uniformly random offset (shorter waves pass whole;
 // the loader pads them and records their length).

@@ -22,18 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A list of paths, each resolved against the folder of the recipe file that set it.
-std::vector<std::string> get_paths(const Config& c, const std::string& key) {
-  std::vector<std::string> out;
-  for (const auto& p : c.get_strings(key)) {
-    if (p.empty() || fs::path(p).is_absolute())
-      out.push_back(p);
-    else
-      out.push_back((fs::path(c.node().folder_of(key)) / p).lexically_normal().string());
-  }
-  return out;
-}
-
 std::string default_cache_dir() {
   if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return (fs::path(x) / "sslab/tokenizers").string();
   if (const char* h = std::getenv("HOME"); h && *h) return (fs::path(h) / ".cache/sslab/tokenizers").string();
@@ -53,46 +41,46 @@ std::vector<int64_t> specials_of(const Tokenizer& tok) {
 }
 
 void register_tokenizers(Registrar& r) {
-  Schema s;
-  s.string("model", std::string(""), "an existing SentencePiece .model file; empty: train one on `corpus`");
-  s.strings("corpus", std::vector<std::string>{},
-            "files or folders of entries to train on (folders: their regular files)");
-  s.string("corpus_manifest", std::string(""), "also train on the files of this manifest ('path<TAB>label' lines)");
-  s.string("format", std::string("fortune"), "corpus format: fortune (%-separated entries) or lines")
+  using O = SentencePieceOptions;
+  using T = SentencePieceTrainOptions;
+  auto train = [](auto field) { return [field](O& o) -> auto& { return o.train.*field; }; };
+  Settings<O> s;
+  s.add("model", &O::model, "an existing SentencePiece .model file; empty: train one on `corpus`").path();
+  s.add("corpus", train(&T::corpus), "files or folders of entries to train on (folders: their regular files)").path();
+  s.add("corpus_manifest", train(&T::corpus_manifest),
+        "also train on the files of this manifest ('path<TAB>label' lines)")
+      .path();
+  s.schema()
+      .string("format", format_name(s.prototype().train.format),
+              "corpus format: fortune (%-separated entries) or lines")
       .choices({"fortune", "lines"});
-  s.strings("skip_suffixes", std::vector<std::string>{".dat"}, "in folders, skip files whose names end so");
-  s.string("model_type", std::string("unigram"), "SentencePiece model: unigram or bpe").choices({"unigram", "bpe"});
-  s.integer("vocab_size", int64_t{8000}, "pieces, the 5 special tokens included").min(16);
-  s.number("character_coverage", 0.9995, "share of characters the model covers (rarer ones become [UNK])")
+  s.add("skip_suffixes", train(&T::skip_suffixes), "in folders, skip files whose names end so");
+  s.add("model_type", train(&T::model_type), "SentencePiece model: unigram or bpe").choices({"unigram", "bpe"});
+  s.add("vocab_size", train(&T::vocab_size), "pieces, the 5 special tokens included").min(16);
+  s.add("character_coverage", train(&T::character_coverage),
+        "share of characters the model covers (rarer ones become [UNK])")
       .greater_than(0)
       .max(1);
-  s.integer("max_sentences", int64_t{0}, "train on a fixed sample of this many entries (0: all)").min(0);
-  s.boolean("hard_vocab_limit", false, "fail when the corpus cannot fill vocab_size (false: fewer pieces)");
-  s.string("cache_dir", std::string(""),
-           "where trained models are cached as spm-<key>.model, the key covering the options and corpus bytes "
-           "(empty: $XDG_CACHE_HOME/sslab/tokenizers or ~/.cache/sslab/tokenizers)");
+  s.add("max_sentences", train(&T::max_sentences), "train on a fixed sample of this many entries (0: all)").min(0);
+  s.add("hard_vocab_limit", train(&T::hard_vocab_limit),
+        "fail when the corpus cannot fill vocab_size (false: fewer pieces)");
+  s.add("cache_dir", &O::cache_dir,
+        "where trained models are cached as spm-<key>.model, the key covering the options and corpus bytes "
+        "(empty: $XDG_CACHE_HOME/sslab/tokenizers or ~/.cache/sslab/tokenizers)")
+      .path();
   r.tokenizer("text.sentencepiece",
               "SentencePiece unigram/BPE tokenizer, loaded or trained in-process and cached; [PAD]=0 [UNK]=1 [CLS]=2 "
               "[SEP]=3 [MASK]=4",
-              s, [](const Config& c, BuildContext&) -> std::shared_ptr<Tokenizer> {
-                if (!c.get_string("model").empty()) return SentencePieceTokenizer::load(c.get_path("model"));
-                SentencePieceTrainOptions o;
-                o.corpus = get_paths(c, "corpus");
-                o.corpus_manifest = c.get_path("corpus_manifest");
-                SSLAB_CHECK(!o.corpus.empty() || !o.corpus_manifest.empty(), c.locate("corpus"),
+              s.schema(), [s](const Config& c, BuildContext&) -> std::shared_ptr<Tokenizer> {
+                O o = s.read(c);
+                if (!o.model.empty()) return SentencePieceTokenizer::load(o.model);
+                SSLAB_CHECK(!o.train.corpus.empty() || !o.train.corpus_manifest.empty(), c.locate("corpus"),
                             ": give a `model` file, or a `corpus` (or `corpus_manifest`) to train on");
-                o.skip_suffixes = c.get_strings("skip_suffixes");
-                o.format = parse_format(c.get_string("format"));
-                o.model_type = c.get_string("model_type");
-                o.vocab_size = c.get_int("vocab_size");
-                o.character_coverage = c.get_float("character_coverage");
-                o.max_sentences = c.get_int("max_sentences");
-                o.hard_vocab_limit = c.get_bool("hard_vocab_limit");
-                std::string cache = c.get_path("cache_dir");
-                if (cache.empty()) cache = default_cache_dir();
+                o.train.format = parse_format(c.get_string("format"));
+                std::string cache = o.cache_dir.empty() ? default_cache_dir() : o.cache_dir;
                 bool trained = false;
                 std::string file;
-                auto tok = SentencePieceTokenizer::train_or_load(o, cache, &trained, &file);
+                auto tok = SentencePieceTokenizer::train_or_load(o.train, cache, &trained, &file);
                 std::cerr << "text.sentencepiece: " << (trained ? "trained " : "reusing ") << file << " ("
                           << tok->vocab_size() << " pieces)\n";
                 return tok;
@@ -100,52 +88,43 @@ void register_tokenizers(Registrar& r) {
 }
 
 void register_datasets(Registrar& r) {
-  Schema s;
-  s.strings("paths", std::vector<std::string>{}, "files or folders (folders: their regular files, sorted)");
-  s.string("manifest", std::string(""), "TSV of 'path<TAB>label' lines (paths relative to it), for label = manifest");
-  s.strings("skip_suffixes", std::vector<std::string>{".dat"}, "in folders, skip files whose names end so");
-  s.string("format", std::string("fortune"), "fortune (entries separated by '%' lines) or lines (one per line)")
+  using O = TextDatasetOptions;
+  Settings<O> s;
+  s.add("paths", &O::paths, "files or folders (folders: their regular files, sorted)").path();
+  s.add("manifest", &O::manifest, "TSV of 'path<TAB>label' lines (paths relative to it), for label = manifest")
+      .path();
+  s.add("skip_suffixes", &O::skip_suffixes, "in folders, skip files whose names end so");
+  s.schema()
+      .string("format", format_name(s.prototype().format),
+              "fortune (entries separated by '%' lines) or lines (one per line)")
       .choices({"fortune", "lines"});
-  s.string("label", std::string("file"), "label = file name, parent folder name, manifest label, or none")
+  s.add("label", &O::label, "label = file name, parent folder name, manifest label, or none")
       .choices({"file", "dir", "manifest", "none"});
-  s.string("split", std::string("all"), "all entries, or the train/test part of a seeded stratified split")
+  s.add("split", &O::split, "all entries, or the train/test part of a seeded stratified split")
       .choices({"all", "train", "test"});
-  s.number("test_fraction", 0.2, "share of each class's entries in the test split").min(0).max(1);
-  s.integer("split_seed", int64_t{0}, "seed of the split (and of the sample order)").min(0);
-  s.string("order", std::string("seeded"),
-           "sample order: seeded (a shuffle mixing the classes) or file (as the files list them, e.g. to pair "
-           "with another dataset in ssl.paired)")
+  s.add("test_fraction", &O::test_fraction, "share of each class's entries in the test split").min(0).max(1);
+  s.add("split_seed", &O::split_seed, "seed of the split (and of the sample order)").min(0);
+  s.add("order", &O::order,
+        "sample order: seeded (a shuffle mixing the classes) or file (as the files list them, e.g. to pair "
+        "with another dataset in ssl.paired)")
       .choices({"seeded", "file"});
-  s.string("tokenizer", std::string("text"), "the tokenizer (name under [tokenizers])");
-  s.integer("max_length", int64_t{128}, "ids per sample, [CLS] and [SEP] included").min(2);
-  s.string("long_entries", std::string("truncate"), "entries past max_length: truncate, or window (several samples)")
+  s.schema().string("tokenizer", "text", "the tokenizer (name under [tokenizers])");
+  s.add("max_length", &O::max_length, "ids per sample, [CLS] and [SEP] included").min(2);
+  s.add("long_entries", &O::long_entries, "entries past max_length: truncate, or window (several samples)")
       .choices({"truncate", "window"});
-  s.integer("window_stride", int64_t{0}, "with window: pieces between window starts (0: no overlap)").min(0);
-  s.boolean("add_special", true, "wrap every sample in [CLS] ... [SEP]");
-  s.string("key", std::string("text.ids"), "the sample key of the ids");
+  s.add("window_stride", &O::window_stride, "with window: pieces between window starts (0: no overlap)").min(0);
+  s.add("add_special", &O::add_special, "wrap every sample in [CLS] ... [SEP]");
+  s.add("key", &O::key, "the sample key of the ids");
   r.dataset("text.files",
             "text entries of line or %-separated (fortune) files, labelled by file/folder/manifest, seeded "
             "train/test split; UTF-8 checked (on_error = skip drops bad entries)",
-            s, [](const Config& c, BuildContext& ctx) {
-              TextDatasetOptions o;
-              o.paths = get_paths(c, "paths");
-              o.manifest = c.get_path("manifest");
-              o.skip_suffixes = c.get_strings("skip_suffixes");
+            s.schema(), [s](const Config& c, BuildContext& ctx) {
+              O o = s.read(c);
               o.format = parse_format(c.get_string("format"));
-              o.label = c.get_string("label");
               SSLAB_CHECK(o.label != "manifest" || !o.manifest.empty(), c.locate("label"),
                           " is \"manifest\" but no manifest is given");
               SSLAB_CHECK(o.label == "manifest" || !o.paths.empty(), c.locate("paths"), ": no files given");
-              o.split = c.get_string("split");
-              o.test_fraction = c.get_float("test_fraction");
-              o.split_seed = static_cast<uint64_t>(c.get_int("split_seed"));
-              o.order = c.get_string("order");
-              o.max_length = c.get_int("max_length");
-              o.long_entries = c.get_string("long_entries");
-              o.window_stride = c.get_int("window_stride");
-              o.add_special = c.get_bool("add_special");
               o.skip_invalid = c.get_string("on_error") == "skip";
-              o.key = c.get_string("key");
               auto ds = std::make_shared<TextDataset>(o, named_tokenizer(c, ctx));
               const ReadStats& st = ds->stats();
               if (st.invalid > 0)
@@ -155,56 +134,50 @@ void register_datasets(Registrar& r) {
 }
 
 void register_encoders(Registrar& r) {
-  Schema s;
-  s.string("tokenizer", std::string("text"), "the tokenizer whose vocabulary is embedded (name under [tokenizers])");
-  s.integer("max_length", int64_t{128}, "longest sequence (learned positions)").min(1);
-  s.integer("dim", int64_t{128}, "model width").min(1);
-  s.integer("depth", int64_t{2}, "transformer blocks").min(1);
-  s.integer("heads", int64_t{4}, "attention heads; must divide dim").min(1);
-  s.number("mlp_ratio", 4.0, "MLP hidden width / dim").greater_than(0);
-  s.string("pool", std::string("mean"), "embedding: mean over real tokens, or cls (the first token)")
+  using O = TextTransformerOptions;
+  Settings<O> s;
+  s.schema().string("tokenizer", "text", "the tokenizer whose vocabulary is embedded (name under [tokenizers])");
+  s.add("max_length", SSLAB_ARG(O, max_length), "longest sequence (learned positions)").min(1);
+  s.add("dim", SSLAB_ARG(O, dim), "model width").min(1);
+  s.add("depth", SSLAB_ARG(O, depth), "transformer blocks").min(1);
+  s.add("heads", SSLAB_ARG(O, heads), "attention heads; must divide dim").min(1);
+  s.add("mlp_ratio", SSLAB_ARG(O, mlp_ratio), "MLP hidden width / dim").greater_than(0);
+  s.add("pool", SSLAB_ARG(O, pool), "embedding: mean over real tokens, or cls (the first token)")
       .choices({"mean", "cls"});
-  r.encoder("text.transformer", "token + learned positional embeddings, pre-norm transformer, mean or [CLS] pooling", s,
-            [](const Config& c, BuildContext& ctx) {
-              SSLAB_CHECK(c.get_int("dim") % c.get_int("heads") == 0, c.locate("heads"), " (", c.get_int("heads"),
-                          ") must divide dim (", c.get_int("dim"), ")");
+  r.encoder("text.transformer", "token + learned positional embeddings, pre-norm transformer, mean or [CLS] pooling",
+            s.schema(), [s](const Config& c, BuildContext& ctx) {
+              O o = s.read(c);
+              SSLAB_CHECK(o.dim() % o.heads() == 0, c.locate("heads"), " (", o.heads(), ") must divide dim (", o.dim(),
+                          ")");
               auto tok = named_tokenizer(c, ctx);
-              auto enc = std::make_shared<TextTransformer>(TextTransformerOptions()
-                                                               .vocab_size(tok->vocab_size())
-                                                               .max_length(c.get_int("max_length"))
-                                                               .dim(c.get_int("dim"))
-                                                               .depth(c.get_int("depth"))
-                                                               .heads(c.get_int("heads"))
-                                                               .mlp_ratio(c.get_float("mlp_ratio"))
-                                                               .pool(c.get_string("pool")));
+              auto enc = std::make_shared<TextTransformer>(o.vocab_size(tok->vocab_size()));
               enc->set_input("text.ids");
               return enc;
             });
 }
 
 void register_objectives(Registrar& r) {
-  Schema s;
-  s.string("encoder", std::string("text"), "the text.transformer encoder (name under [encoders])");
-  s.string("tokenizer", std::string("text"), "the tokenizer (for [MASK] and the special ids)");
-  s.number("mask_prob", 0.15, "share of real tokens chosen for prediction").greater_than(0).max(1);
-  s.number("mask_token_prob", 0.8, "of the chosen: replaced by [MASK]").min(0).max(1);
-  s.number("random_token_prob", 0.1, "of the chosen: replaced by a random ordinary token").min(0).max(1);
+  using O = MlmMaskOptions;
+  Settings<O> s;
+  s.schema().string("encoder", "text", "the text.transformer encoder (name under [encoders])");
+  s.schema().string("tokenizer", "text", "the tokenizer (for [MASK] and the special ids)");
+  s.add("mask_prob", SSLAB_ARG(O, mask_prob), "share of real tokens chosen for prediction").greater_than(0).max(1);
+  s.add("mask_token_prob", SSLAB_ARG(O, mask_token_prob), "of the chosen: replaced by [MASK]").min(0).max(1);
+  s.add("random_token_prob", SSLAB_ARG(O, random_token_prob), "of the chosen: replaced by a random ordinary token")
+      .min(0)
+      .max(1);
   r.objective("text.mlm",
               "masked language modelling (BERT): 15% of real tokens, 80/10/10 [MASK]/random/kept, head tied to the "
               "token embedding; logs masked_accuracy and perplexity",
-              s, [](const Config& c, BuildContext& ctx) {
-                SSLAB_CHECK(c.get_float("mask_token_prob") + c.get_float("random_token_prob") <= 1.0,
-                            c.locate("random_token_prob"), ": mask_token_prob + random_token_prob must be <= 1");
+              s.schema(), [s](const Config& c, BuildContext& ctx) {
+                O o = s.read(c);
+                SSLAB_CHECK(o.mask_token_prob() + o.random_token_prob() <= 1.0, c.locate("random_token_prob"),
+                            ": mask_token_prob + random_token_prob must be <= 1");
                 auto tok = named_tokenizer(c, ctx);
                 int64_t mask_id = tok->special_id("[MASK]");
                 SSLAB_CHECK(mask_id >= 0, c.locate("tokenizer"), ": the tokenizer has no [MASK] token");
                 return std::make_shared<Mlm>(ctx.encoder(c.get_string("encoder"), c.locate("encoder")),
-                                             specials_of(*tok), mask_id,
-                                             MlmMaskOptions()
-                                                 .mask_prob(c.get_float("mask_prob"))
-                                                 .mask_token_prob(c.get_float("mask_token_prob"))
-                                                 .random_token_prob(c.get_float("random_token_prob")),
-                                             c.locate("encoder"));
+                                             specials_of(*tok), mask_id, o, c.locate("encoder"));
               });
 }
 

@@ -36,6 +36,14 @@ struct SentencePieceTrainOptions {
   int threads = 2;
 };
 
+// The recipe keys of text.sentencepiece: a model file to load, or training
+// options and the cache of trained models.
+struct SentencePieceOptions {
+  std::string model;      // an existing .model file; empty: train one
+  SentencePieceTrainOptions train;
+  std::string cache_dir;  // empty: the user's cache folder
+};
+
 // The corpus files: `corpus` expanded, then the manifest's files.
 std::vector<std::string> corpus_files(const SentencePieceTrainOptions& options);
 

@@ -17,6 +17,8 @@ TextFormat parse_format(const std::string& name) {
   throw UserError(str("unknown text format '", name, "' (known: lines, fortune)"));
 }
 
+const char* format_name(TextFormat format) { return format == TextFormat::Lines ? "lines" : "fortune"; }
+
 int64_t find_invalid_utf8(const char* data, size_t n) {
   const auto* s = reinterpret_cast<const unsigned char*>(data);
   size_t i = 0;

@@ -14,6 +14,8 @@ enum class TextFormat { Lines, Fortune };
 
 // "lines" or "fortune"; anything else is a UserError.
 TextFormat parse_format(const std::string& name);
+// The name parse_format reads: "lines" or "fortune".
+const char* format_name(TextFormat format);
 
 // Byte offset of the first byte sequence in data[0, n) that is not valid
 // UTF-8 (overlong forms, surrogates and code points past U+10FFFF are

@@ -69,6 +69,12 @@ class VideoEncoder : public Encoder {
   std::vector<ConvGruCell> cells_;
 };
 
+// The recipe keys of video.frame_decoder (the rest comes from its encoder).
+struct FrameDecoderOptions {
+  int64_t width = 64;             // channels of the first level
+  std::string output = "linear";  // linear or sigmoid
+};
+
 // Upsamples a readout [B, in, g, g] back to a frame [B, C, g 2^up, g 2^up]:
 // conv, then per level nearest x2 + conv (widths halving), then a 3x3 conv
 // to C channels. logits() is the raw output; pixels() maps it to [0,1]: a

@@ -24,6 +24,11 @@ IdxArray read_idx(const std::string& path, int expected_dims);
 // DataError naming both when neither exists.
 std::string find_idx_file(const std::string& folder, const std::string& name);
 
+struct FashionMnistOptions {
+  std::string root = "/usr/share/datasets/fashion-mnist";
+  std::string split = "train";  // train or test
+};
+
 // Fashion-MNIST: split "train" (60000) or "test" (10000) read from `root`
 // ({train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]). All images are loaded
 // at construction; get() returns "image" float32 [1,28,28] in [0,1] and

@@ -9,6 +9,12 @@
 
 namespace sslab::vision {
 
+struct ImageFolderOptions {
+  std::string root;       // root/<class>/<image>
+  int64_t channels = 3;   // 1 (grey) or 3 (RGB)
+  int64_t size = 0;       // resize to size x size (0: as decoded)
+};
+
 // Labels are the indices of the sorted sub-folder names. Files are listed at
 // construction (sorted, so indices are stable) and decoded in get() with
 // stb_image; an unreadable or corrupt image is a DataError naming the file.

@@ -9,6 +9,32 @@
 
 namespace sslab::vision {
 
+// The recipe keys of the transforms below, with their defaults
+// (vision.random_resized_crop, vision.horizontal_flip, ...).
+struct RandomResizedCropOptions {
+  int64_t size = 28;
+  std::vector<double> scale = {0.08, 1.0};            // [lo, hi] share of the area
+  std::vector<double> ratio = {3.0 / 4.0, 4.0 / 3.0};  // [lo, hi] aspect ratio w/h
+};
+struct HorizontalFlipOptions {
+  double p = 0.5;
+};
+struct ColorJitterOptions {
+  double brightness = 0.4, contrast = 0.4, p = 0.8;
+};
+struct GaussianBlurOptions {
+  int64_t kernel_size = 3;
+  std::vector<double> sigma = {0.1, 2.0};  // [lo, hi]
+  double p = 0.5;
+};
+struct SolarizeOptions {
+  double threshold = 0.5, p = 0.2;
+};
+struct NormalizeOptions {  // defaults: Fashion-MNIST
+  std::vector<double> mean = {0.2860};
+  std::vector<double> stdev = {0.3530};  // recipe key: std
+};
+
 // A crop of random area (share `scale` of the image) and aspect ratio
 // (`ratio`, sampled log-uniformly), resized to size x size (bilinear); after
 // 10 failed tries, a centre crop (torchvision's RandomResizedCrop).

@@ -434,11 +434,20 @@ std::vector<std::string> Config::get_strings(const std::string& key) const {
   return out;
 }
 
-std::string Config::get_path(const std::string& key) const {
-  std::string value = get_string(key);
+static std::string resolve_path(const std::string& value, const std::string& base) {
   if (value.empty() || fs::path(value).is_absolute()) return value;
-  std::string base = node_.has(key) ? node_.folder_of(key) : fs::current_path().string();
   return (fs::path(base) / value).lexically_normal().string();
+}
+
+std::string Config::get_path(const std::string& key) const {
+  return resolve_path(get_string(key), node_.has(key) ? node_.folder_of(key) : fs::current_path().string());
+}
+
+std::vector<std::string> Config::get_paths(const std::string& key) const {
+  std::string base = node_.has(key) ? node_.folder_of(key) : fs::current_path().string();
+  std::vector<std::string> out;
+  for (const auto& v : get_strings(key)) out.push_back(resolve_path(v, base));
+  return out;
 }
 
 // ---------------------------------------------------------------- Recipe

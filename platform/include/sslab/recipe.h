@@ -156,6 +156,8 @@ class SSLAB_API Config {
   bool has(const std::string& key) const { return node_.has(key); }
   // A path value resolved against the folder of the recipe file that set it.
   std::string get_path(const std::string& key) const;
+  // A list of path values, each resolved as get_path resolves one.
+  std::vector<std::string> get_paths(const std::string& key) const;
 
   const RecipeNode& node() const { return node_; }
   const Schema& schema() const { return schema_; }

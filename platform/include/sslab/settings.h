@@ -23,7 +23,7 @@
 // Field types: any integer type (recipe integer), float/double (number),
 // bool, std::string (string; mark file paths with .path() and they are
 // resolved against the recipe's folder), and std::vector of int64_t, double
-// or std::string.
+// or std::string (a list of paths takes .path() too).
 #pragma once
 
 #include <functional>
@@ -92,7 +92,10 @@ template <>
 struct SettingType<std::vector<std::string>> {
   static constexpr ValueType type = ValueType::StringArray;
   static DefaultValue to_default(const std::vector<std::string>& v) { return v; }
-  static std::vector<std::string> read(const Config& c, const std::string& k) { return c.get_strings(k); }
+  static std::vector<std::string> read(const Config& c, const std::string& k) {
+    const KeySpec* spec = c.schema().find(k);
+    return spec && spec->path ? c.get_paths(k) : c.get_strings(k);
+  }
 };
 
 }  // namespace detail
