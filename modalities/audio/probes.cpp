@@ -24,9 +24,8 @@ EvalResults LabelProbes::evaluate(BuildContext& ctx) {
   ProbeTarget target(ctx, options_.encoder, options_.settings, who);
   std::vector<FeatureSpec> specs = target.features();
   if (options_.logmel_baseline) {
-    const std::string key = target.input();
     specs.push_back({"logmel",
-                     [&, key](const Batch& b) {
+                     [&, key = target.input()](const Batch& b) {
                        torch::Tensor len = b.has(key + ".length") ? b.at(key + ".length") : torch::Tensor();
                        SSLAB_CHECK(b.at(key).dim() == 2, who, ": the log-mel baseline needs a wave input [B,S], got '",
                                    key, "' ", b.at(key).sizes());

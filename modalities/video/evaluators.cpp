@@ -43,10 +43,8 @@ EvalResults ItemProbe::evaluate(BuildContext& ctx) {
   const char* who = "video.item_probe";
   ProbeTarget target(ctx, options_.encoder, options_.settings, who);
   std::vector<FeatureSpec> specs = target.features();
-  if (options_.raw_baseline) {
-    const std::string key = target.input();
-    specs.push_back({"raw", [key](const Batch& b) { return b.at(key).mean(1).flatten(1); }, false});
-  }
+  if (options_.raw_baseline)  // the mean frame's pixels
+    specs.push_back({"raw", [key = target.input()](const Batch& b) { return b.at(key).mean(1).flatten(1); }, false});
   const ProbeSettings& ps = options_.settings;
   const SplitFeatures f = embed_splits(ctx, ps, specs, {options_.labels}, who);
   const Features &tr = f.train, &te = f.test;
