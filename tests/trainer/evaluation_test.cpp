@@ -103,6 +103,7 @@ type = "template.mlp"
 [[objectives]]
 type = "template.reconstruct"
 [train]
+steps = 1
 threads = 1
 )" + extra;
 }
