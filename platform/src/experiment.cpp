@@ -147,7 +147,7 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
     objectives_.push_back(std::move(slot));
   }
   // The [eval] table's probes first, then [[evaluators]] in recipe order.
-  evaluators_.emplace_back("[eval] (sslab.probes)", make_probes(recipe_.at("eval").validate(eval_schema(), {"enabled"}), ctx));
+  evaluators_.emplace_back("[eval] (sslab.probes)", make_probes(recipe_.at("eval").validate(eval_schema(), {}), ctx));
   auto evaluator_nodes = recipe_.root().table_array("evaluators");
   for (size_t i = 0; i < evaluator_nodes.size(); ++i) {
     const RecipeNode& node = evaluator_nodes[i];

@@ -217,6 +217,12 @@ TEST(Trainer, EmaTargetFollowsTheOnlineNetwork) {
   std::string msg = sslab_test::user_error([&] { ctx.ema_target("mian", {0.9}, "recipe.toml:3:1"); });
   EXPECT_NE(msg.find("no encoder or head named 'mian' for an EMA target; did you mean 'main'?"), std::string::npos)
       << msg;
+  msg = sslab_test::user_error([&] { ctx.ema_target("main", {0.9, "linear"}, "recipe.toml:3:1"); });
+  EXPECT_NE(msg.find("recipe.toml:3:1: EMA schedule must be \"constant\" or \"cosine\", got \"linear\""),
+            std::string::npos)
+      << msg;
+  msg = sslab_test::user_error([&] { ctx.ema_target("main", {1.5}, "recipe.toml:3:1"); });
+  EXPECT_NE(msg.find("recipe.toml:3:1: EMA momentum must be in [0, 1], got 1.5"), std::string::npos) << msg;
 }
 
 }  // namespace
