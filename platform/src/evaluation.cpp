@@ -2,7 +2,10 @@
 // and the end-of-run evaluation are in run_evaluation.cpp.
 #include "sslab/evaluation.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
+#include <random>
 
 namespace sslab {
 
@@ -182,6 +185,139 @@ double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets) {
     total += m;
   }
   return total ? static_cast<double>(found) / static_cast<double>(total) : 0.0;
+}
+
+LabelSubset stratified_subset(const torch::Tensor& labels, double fraction, double val_fraction, uint64_t seed) {
+  SSLAB_CHECK(fraction > 0 && fraction <= 1, "a label fraction must be in (0, 1], got ", fraction);
+  SSLAB_CHECK(val_fraction >= 0 && val_fraction < 1, "a validation fraction must be in [0, 1), got ", val_fraction);
+  SSLAB_CHECK(labels.dim() == 1 || labels.dim() == 2, "labels must be [N] classes or [N, K] multi-hot, got ",
+              labels.sizes());
+  torch::Tensor y = labels.to(torch::kCPU, torch::kInt64).contiguous();
+  const int64_t n = y.size(0);
+  // Strata in order of first appearance, so the result does not depend on
+  // how a stratum's key sorts.
+  std::map<std::string, size_t> index;
+  std::vector<std::vector<int64_t>> strata;
+  for (int64_t i = 0; i < n; ++i) {
+    std::string key;
+    if (y.dim() == 1) {
+      key = std::to_string(y[i].item<int64_t>());
+    } else {
+      torch::Tensor on = y[i].nonzero().flatten();
+      const int64_t* p = on.data_ptr<int64_t>();
+      for (int64_t j = 0; j < on.numel(); ++j) key += std::to_string(p[j]) + ",";
+    }
+    auto [it, fresh] = index.emplace(key, strata.size());
+    if (fresh) strata.emplace_back();
+    strata[it->second].push_back(i);
+  }
+  LabelSubset out;
+  for (size_t s = 0; s < strata.size(); ++s) {
+    std::vector<int64_t>& members = strata[s];
+    Rng rng(mix_seed(seed, s, 0x5eed));
+    std::shuffle(members.begin(), members.end(), rng);
+    const auto size = static_cast<int64_t>(members.size());
+    const int64_t take = std::clamp<int64_t>(std::llround(fraction * static_cast<double>(size)), 1, size);
+    int64_t val = static_cast<int64_t>(std::floor(val_fraction * static_cast<double>(take)));
+    if (val == 0 && val_fraction > 0 && take >= 2) val = 1;
+    out.val.insert(out.val.end(), members.begin(), members.begin() + val);
+    out.train.insert(out.train.end(), members.begin() + val, members.begin() + take);
+  }
+  std::sort(out.train.begin(), out.train.end());
+  std::sort(out.val.begin(), out.val.end());
+  return out;
+}
+
+namespace {
+
+// Mean and 95% half-width (1.96 standard errors) of per-episode values.
+std::pair<double, double> mean_ci95(const std::vector<double>& v) {
+  double mean = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  double var = 0;
+  for (double x : v) var += (x - mean) * (x - mean);
+  var = v.size() > 1 ? var / static_cast<double>(v.size() - 1) : 0.0;
+  return {mean, 1.96 * std::sqrt(var / static_cast<double>(v.size()))};
+}
+
+std::vector<int64_t> sample_without_replacement(const std::vector<int64_t>& from, int64_t k, Rng& rng) {
+  std::vector<int64_t> pool = from;
+  k = std::min<int64_t>(k, static_cast<int64_t>(pool.size()));
+  for (int64_t i = 0; i < k; ++i) {
+    std::uniform_int_distribution<int64_t> pick(i, static_cast<int64_t>(pool.size()) - 1);
+    std::swap(pool[i], pool[pick(rng)]);
+  }
+  pool.resize(k);
+  return pool;
+}
+
+}  // namespace
+
+FewShotResult few_shot_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                                const torch::Tensor& test_x, const torch::Tensor& test_y, const FewShotOptions& o) {
+  SSLAB_CHECK(train_y.dim() == 1 && test_y.dim() == 1, "few-shot evaluation needs single-label [N] labels");
+  SSLAB_CHECK(o.shots > 0 && o.queries > 0 && o.episodes > 0, "few-shot: shots, queries and episodes must be > 0");
+  torch::NoGradGuard no_grad;
+  torch::Tensor ytr = train_y.to(torch::kCPU, torch::kInt64).contiguous();
+  torch::Tensor yte = test_y.to(torch::kCPU, torch::kInt64).contiguous();
+  std::map<int64_t, std::vector<int64_t>> by_train, by_test;
+  for (int64_t i = 0; i < ytr.size(0); ++i) by_train[ytr[i].item<int64_t>()].push_back(i);
+  for (int64_t i = 0; i < yte.size(0); ++i) by_test[yte[i].item<int64_t>()].push_back(i);
+  std::vector<int64_t> classes;
+  for (const auto& [c, members] : by_train)
+    if (static_cast<int64_t>(members.size()) >= o.shots && by_test.count(c)) classes.push_back(c);
+  SSLAB_CHECK(classes.size() >= 2, "few-shot with ", o.shots, " shots needs at least two classes with ", o.shots,
+              " training samples and a test sample; ", classes.size(), " have them");
+  const int64_t ways = o.ways > 0 ? o.ways : static_cast<int64_t>(classes.size());
+  SSLAB_CHECK(ways >= 2 && ways <= static_cast<int64_t>(classes.size()), "few-shot: ways = ", o.ways, " but ",
+              classes.size(), " classes have ", o.shots, " training samples and a test sample");
+
+  namespace F = torch::nn::functional;
+  const torch::Tensor mean = train_x.mean(0, true), std = train_x.std(0, true, true) + 1e-6;
+  const torch::Tensor norm_tr = F::normalize(train_x, F::NormalizeFuncOptions().dim(1));
+  const torch::Tensor norm_te = F::normalize(test_x, F::NormalizeFuncOptions().dim(1));
+  const torch::Tensor std_tr = (train_x - mean) / std, std_te = (test_x - mean) / std;
+  std::vector<double> proto_acc, logistic_acc;
+  for (int64_t e = 0; e < o.episodes; ++e) {
+    Rng rng(mix_seed(o.seed, static_cast<uint64_t>(e), 0xfe5));
+    std::vector<int64_t> chosen = sample_without_replacement(classes, ways, rng);
+    std::vector<int64_t> support, query, support_y, query_y;
+    for (int64_t w = 0; w < ways; ++w) {
+      for (int64_t i : sample_without_replacement(by_train[chosen[w]], o.shots, rng)) support.push_back(i), support_y.push_back(w);
+      for (int64_t i : sample_without_replacement(by_test[chosen[w]], o.queries, rng)) query.push_back(i), query_y.push_back(w);
+    }
+    torch::Tensor s_idx = torch::tensor(support), q_idx = torch::tensor(query);
+    torch::Tensor sy = torch::tensor(support_y), qy = torch::tensor(query_y);
+    // Nearest prototype (cosine).
+    torch::Tensor protos = torch::zeros({ways, train_x.size(1)});
+    protos.index_add_(0, sy, norm_tr.index_select(0, s_idx));
+    protos = F::normalize(protos, F::NormalizeFuncOptions().dim(1));
+    torch::Tensor pred = torch::matmul(norm_te.index_select(0, q_idx), protos.t()).argmax(1);
+    proto_acc.push_back((pred == qy).to(torch::kFloat64).mean().item<double>());
+    // Logistic regression from zero weights (a convex problem: deterministic).
+    torch::Tensor xs = std_tr.index_select(0, s_idx), xq = std_te.index_select(0, q_idx);
+    torch::Tensor w = torch::zeros({train_x.size(1), ways}).requires_grad_(true);
+    torch::Tensor b = torch::zeros({ways}).requires_grad_(true);
+    {
+      torch::AutoGradMode grad(true);
+      torch::optim::AdamW opt({w, b}, torch::optim::AdamWOptions(o.logistic_lr).weight_decay(o.logistic_weight_decay));
+      for (int64_t step = 0; step < o.logistic_steps; ++step) {
+        torch::Tensor loss = F::cross_entropy(torch::matmul(xs, w) + b, sy);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      }
+    }
+    pred = (torch::matmul(xq, w) + b).argmax(1);
+    logistic_acc.push_back((pred == qy).to(torch::kFloat64).mean().item<double>());
+  }
+  FewShotResult r;
+  std::tie(r.prototype, r.prototype_ci95) = mean_ci95(proto_acc);
+  std::tie(r.logistic, r.logistic_ci95) = mean_ci95(logistic_acc);
+  r.episodes = o.episodes;
+  r.ways = ways;
+  return r;
 }
 
 SplitFeatures embed_splits(const BuildContext& ctx, const ProbeSettings& s, const std::vector<FeatureSpec>& features,

@@ -4,6 +4,7 @@
 
 #include "sslab/host/distributed.h"
 #include "sslab/host/evaluation.h"
+#include "sslab/host/protocols.h"
 #include "sslab/host/recipe_schema.h"
 
 namespace sslab {
@@ -146,8 +147,19 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
     slot.objective->to(ctx.device());
     objectives_.push_back(std::move(slot));
   }
-  // The [eval] table's probes first, then [[evaluators]] in recipe order.
-  evaluators_.emplace_back("[eval] (sslab.probes)", make_probes(recipe_.at("eval").validate(eval_schema(), {}), ctx));
+  // The [eval] table's protocols (probes, fine-tuning, few-shot) first, then [[evaluators]] in recipe order.
+  Config eval = recipe_.at("eval").validate(eval_schema(), {});
+  for (const auto& protocol : eval.get_strings("protocols")) {
+    if (protocol == "probe") {
+      evaluators_.emplace_back("[eval] (sslab.probes)", make_probes(eval, ctx));
+    } else if (protocol == "finetune") {
+      evaluators_.emplace_back("[eval.finetune] (sslab.finetune)",
+                               make_finetune(recipe_.at("eval").child("finetune").validate(finetune_schema(), {}), ctx));
+    } else if (protocol == "fewshot") {
+      evaluators_.emplace_back("[eval.fewshot] (sslab.fewshot)",
+                               make_fewshot(recipe_.at("eval").child("fewshot").validate(fewshot_schema(), {}), ctx));
+    }
+  }
   auto evaluator_nodes = recipe_.root().table_array("evaluators");
   for (size_t i = 0; i < evaluator_nodes.size(); ++i) {
     const RecipeNode& node = evaluator_nodes[i];

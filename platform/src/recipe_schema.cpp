@@ -1,5 +1,6 @@
 #include "sslab/host/recipe_schema.h"
 #include "sslab/host/evaluation.h"
+#include "sslab/host/protocols.h"
 
 #include <filesystem>
 
@@ -53,6 +54,11 @@ Schema eval_schema() {
   // The run's own sslab.probes evaluator is configured here (its keys).
   Schema s;
   s.boolean("enabled", true, "evaluate at the end of training");
+  s.strings("protocols", std::vector<std::string>{"probe"},
+            "protocols run after training: probe (this table's keys), finetune ([eval.finetune]), fewshot "
+            "([eval.fewshot])");
+  s.table("finetune", "sslab.finetune settings: fine-tuning on label fractions beside from-scratch training");
+  s.table("fewshot", "sslab.fewshot settings: k-shot episodes on frozen features");
   s.merge(probes_schema());
   return s;
 }
@@ -160,7 +166,12 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
 
   recipe.at("plugins").validate(plugins_schema(), {});
   recipe.at("train").validate(train_schema(), {});
-  recipe.at("eval").validate(eval_schema(), {});
+  Config eval = recipe.at("eval").validate(eval_schema(), {});
+  for (const auto& p : eval.get_strings("protocols"))
+    SSLAB_CHECK(p == "probe" || p == "finetune" || p == "fewshot", recipe.at("eval").locate("protocols"),
+                ": unknown protocol '", p, "'; ", suggestion_text(p, {"probe", "finetune", "fewshot"}));
+  recipe.at("eval").child("finetune").validate(finetune_schema(), {});
+  recipe.at("eval").child("fewshot").validate(fewshot_schema(), {});
   recipe.at("log").validate(log_schema(), {});
   recipe.at("checkpoint").validate(checkpoint_schema(), {});
   recipe.at("distributed").validate(distributed_schema(), {});

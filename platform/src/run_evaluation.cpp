@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sslab/host/json.h"
+#include "sslab/host/protocols.h"
 #include "sslab/host/recipe_schema.h"
 
 namespace sslab {
@@ -105,6 +106,14 @@ void register_host_components(Registrar& r) {
               "linear probe + kNN of each encoder on \"label\" beside raw-input and random-encoder baselines (what "
               "[eval] configures)",
               probes_schema(), make_probes);
+  r.evaluator("sslab.finetune",
+              "fine-tunes an encoder with a fresh head on stratified label fractions over seeds, beside the same "
+              "network from scratch and the frozen linear probe on the same subsets ([eval.finetune])",
+              finetune_schema(), make_finetune);
+  r.evaluator("sslab.fewshot",
+              "k-shot nearest-prototype and logistic-regression accuracy on frozen features over seeded episodes, "
+              "beside the random encoder ([eval.fewshot])",
+              fewshot_schema(), make_fewshot);
 }
 
 void merge_results(EvalResults& into, std::map<std::string, std::string>& owners, const EvalResults& more,
@@ -146,6 +155,27 @@ void save_eval_json(const EvalResults& results, const std::string& path) {
   out.close();
   SSLAB_CHECK(out.good(), path, ": cannot write the evaluation results here");
   std::filesystem::rename(path + ".tmp", path);
+}
+
+EvalResults load_eval_json(const std::string& path) {
+  std::ifstream in(path);
+  SSLAB_CHECK(in.good(), path, ": cannot read it");
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw UserError(str(path, ": not an eval.json (", e.what(), ")"));
+  }
+  SSLAB_CHECK(j.is_object(), path, ": not an eval.json (an object of results)");
+  EvalResults out;
+  for (const auto& [name, metrics] : j.items()) {
+    SSLAB_CHECK(metrics.is_object(), path, ": result '", name, "' is not an object of metrics");
+    for (const auto& [k, v] : metrics.items()) {
+      SSLAB_CHECK(v.is_number() || v.is_null(), path, ": ", name, ".", k, " is not a number");
+      out[name][k] = v.is_null() ? std::nan("") : v.get<double>();
+    }
+  }
+  return out;
 }
 
 std::string eval_table(const EvalResults& results) {

@@ -1,5 +1,7 @@
 // sslab train / sslab eval.
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "args.h"
@@ -43,27 +45,58 @@ int cmd_eval(const Args& args) {
   std::string run_dir;
   std::string out_file;
   bool json = false;
-  std::vector<std::string> sets;
+  std::vector<std::string> sets, protocols;
   opts.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print eval.json instead of a table")(
+      "protocol", po::value(&protocols),
+      "run only this protocol of [eval] (repeatable): probe, finetune ([eval.finetune]) or fewshot "
+      "([eval.fewshot]); its results are merged into RUN_DIR/eval.json")(
       "set", po::value(&sets),
-      "override a recipe key for this evaluation: eval.probe_epochs=100, encoders.image.input_size=36 (repeatable)")(
+      "override a recipe key for this evaluation: eval.probe_epochs=100, eval.finetune.fractions=[0.01], "
+      "encoders.image.input_size=36 (repeatable)")(
       "out", po::value(&out_file),
       "write the results as JSON here (default: RUN_DIR/eval.json without --set; with --set, only here, so the "
       "training's own eval.json is kept)")("run", po::value(&run_dir), "run folder");
   po::variables_map vm;
   if (!parse_args(args, opts, "run", vm)) return 0;
   if (run_dir.empty()) throw po::error("a run folder is required");
+  for (const auto& p : protocols)
+    if (p != "probe" && p != "finetune" && p != "fewshot")
+      throw po::error("unknown protocol '" + p + "'; " + suggestion_text(p, {"probe", "finetune", "fewshot"}));
   std::string ckpt = latest_checkpoint(run_dir);
   SSLAB_CHECK(!ckpt.empty(), run_dir, ": no checkpoint to evaluate");
   Recipe stored = load_run_recipe(run_dir);
-  Recipe recipe = sets.empty() ? stored : Recipe::parse_string(stored.to_toml(), stored.file(), sets);
+  std::vector<std::string> all_sets = sets;
+  if (!protocols.empty()) {
+    std::string list;
+    for (const auto& p : protocols) list += (list.empty() ? "\"" : ", \"") + p + "\"";
+    all_sets.push_back("eval.protocols=[" + list + "]");
+  }
+  Recipe recipe = all_sets.empty() ? stored : Recipe::parse_string(stored.to_toml(), stored.file(), all_sets);
   set_threads(recipe.at("train").validate(train_schema(), {}).get_int("threads"));
   PluginHost host;
   Experiment exp(recipe, host);
   load_weights(exp, ckpt);
   for (const auto& [n, m] : exp.modules()) m->eval();
-  EvalResults results = evaluate(exp, sets.empty() && out_file.empty() ? run_dir : std::string());
+  if (!protocols.empty()) {
+    // Only the [eval] protocols asked for, not the recipe's [[evaluators]].
+    auto& evaluators = exp.evaluators();
+    evaluators.erase(std::remove_if(evaluators.begin(), evaluators.end(),
+                                    [](const auto& e) { return e.first.rfind("[eval", 0) != 0; }),
+                     evaluators.end());
+  }
+  const std::string own = (std::filesystem::path(run_dir) / "eval.json").string();
+  EvalResults results = evaluate(exp, "");
   if (!out_file.empty()) save_eval_json(results, out_file);
+  if (sets.empty() && out_file.empty()) {
+    if (protocols.empty()) {
+      save_eval_json(results, own);
+    } else {
+      // Added to what the run already has (same-named results replaced).
+      EvalResults merged = std::filesystem::exists(own) ? load_eval_json(own) : EvalResults{};
+      for (const auto& [k, v] : results) merged[k] = v;
+      save_eval_json(merged, own);
+    }
+  }
   std::cout << (json ? eval_json(results) : eval_table(results));
   if (!sets.empty() && out_file.empty())
     std::cerr << "with --set the results are not saved (" << run_dir << "/eval.json is the training's); "

@@ -29,7 +29,7 @@ const char* kUsage =
     "  check RECIPE [--set key=value]...          load plugins and validate a recipe\n"
     "  train RECIPE [--set key=value]... [--out DIR]   train (and evaluate) a recipe\n"
     "  train --resume RUN_DIR                      continue a run from its last checkpoint\n"
-    "  eval RUN_DIR [--json]                       evaluate a trained run\n";
+    "  eval RUN_DIR [--protocol P] [--json]        evaluate a trained run (P: probe, finetune, fewshot)\n";
 const char* kUsageEnd =
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"

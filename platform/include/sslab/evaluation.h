@@ -91,6 +91,49 @@ SSLAB_API double mean_average_precision(const torch::Tensor& scores, const torch
 // Share of true labels among each sample's top-m scores (m = its label count).
 SSLAB_API double recall_at_m(const torch::Tensor& scores, const torch::Tensor& targets);
 
+// A labelled subset for label-efficiency protocols: `train` and `val`
+// sample indices (into the tensor the subset was drawn from), each sorted.
+struct LabelSubset {
+  std::vector<int64_t> train, val;
+};
+
+// A seeded, stratified subset of `fraction` of the samples: each stratum (a
+// class of single-label [N] labels; a set of classes of multi-hot [N, K]
+// labels) gives round(fraction * its size) samples, at least one; of those,
+// floor(val_fraction * picked) go to `val`, at least one when the stratum
+// gave two or more and val_fraction > 0. Depends only on (labels, fraction,
+// val_fraction, seed). fraction in (0, 1], val_fraction in [0, 1).
+SSLAB_API LabelSubset stratified_subset(const torch::Tensor& labels, double fraction, double val_fraction,
+                                        uint64_t seed);
+
+// Few-shot classification on frozen features: episodes of `ways` classes
+// (0: every class with `shots` training samples), `shots` support samples per
+// class drawn from train_x and `queries` query samples per class drawn from
+// test_x, each episode seeded from (seed, episode).
+struct FewShotOptions {
+  int64_t shots = 5;
+  int64_t ways = 0;
+  int64_t queries = 15;
+  int64_t episodes = 200;
+  int64_t logistic_steps = 100;  // full-batch AdamW steps of the episode's logistic regression
+  double logistic_lr = 0.05;
+  double logistic_weight_decay = 1e-3;
+  uint64_t seed = 0;
+};
+
+// Mean accuracy over episodes and the half-width of its 95% interval
+// (1.96 standard errors), for the nearest-prototype classifier (cosine to the
+// mean of L2-normalised support features) and for logistic regression on
+// the support set (features standardised with train_x's statistics).
+struct FewShotResult {
+  double prototype = 0, prototype_ci95 = 0;
+  double logistic = 0, logistic_ci95 = 0;
+  int64_t episodes = 0, ways = 0;
+};
+SSLAB_API FewShotResult few_shot_accuracy(const torch::Tensor& train_x, const torch::Tensor& train_y,
+                                          const torch::Tensor& test_x, const torch::Tensor& test_y,
+                                          const FewShotOptions& options);
+
 // Puts modules in eval mode and restores their previous mode on scope exit.
 class SSLAB_API EvalMode {
  public:

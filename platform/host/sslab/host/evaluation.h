@@ -24,6 +24,9 @@ SSLAB_API std::string eval_json(const EvalResults& results);
 // Writes eval_json(results) to path through a .tmp file and a rename, so a
 // reader never sees half a file; a path that cannot be written is a UserError.
 SSLAB_API void save_eval_json(const EvalResults& results, const std::string& path);
+// Reads an eval.json (null values are NaN); a file that is not one is a
+// UserError naming it.
+SSLAB_API EvalResults load_eval_json(const std::string& path);
 SSLAB_API std::string eval_table(const EvalResults& results);
 
 // The host's built-in evaluator "sslab.probes" (linear probe and kNN of each
