@@ -36,6 +36,15 @@ SndFilePtr open_sound(const std::string& path, SF_INFO& info) {
   }
   SndFilePtr out(f);
   if (info.channels < 1 || info.samplerate < 1) throw DataError(path, "the audio header has no channels or rate");
+  // A header that lies must not drive allocations: resampling a claimed 1 Hz
+  // to 16 kHz multiplies the samples 16,000-fold. Real audio lies in these
+  // bounds (docs/audio.md).
+  if (info.samplerate < kMinSampleRate || info.samplerate > kMaxSampleRate)
+    throw DataError(path, str("implausible sample rate ", info.samplerate, " Hz in the header (accepted: ", kMinSampleRate,
+                              " to ", kMaxSampleRate, " Hz)"));
+  if (info.channels > kMaxChannels)
+    throw DataError(path, str("implausible channel count ", info.channels, " in the header (accepted: 1 to ",
+                              kMaxChannels, ")"));
   return out;
 }
 
@@ -86,7 +95,9 @@ DecodedAudio decode_audio(const std::string& path) {
   // trusted (placeholder sizes), but a short read of a known length is.
   const sf_count_t block = 16384;
   std::vector<float> buf(static_cast<size_t>(block * channels));
-  if (info.frames > 0 && info.frames < (sf_count_t{1} << 34)) out.samples.reserve(static_cast<size_t>(info.frames));
+  // The header's frame count only sizes a first reservation, capped (16 M
+  // samples, 64 MB): what is stored grows with what is actually decoded.
+  if (info.frames > 0) out.samples.reserve(static_cast<size_t>(std::min<sf_count_t>(info.frames, sf_count_t{1} << 24)));
   sf_count_t total = 0;
   for (;;) {
     sf_count_t n = sf_readf_float(file.get(), buf.data(), block);

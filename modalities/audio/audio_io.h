@@ -18,6 +18,12 @@ struct DecodedAudio {
   int64_t channels = 0;  // channels in the file (before the mixdown)
 };
 
+// What a file's header may claim: outside these bounds it is refused (a
+// lying header must not drive allocations; real audio lies within them).
+inline constexpr int kMinSampleRate = 1000;
+inline constexpr int kMaxSampleRate = 768000;
+inline constexpr int kMaxChannels = 64;
+
 // Decodes `path` and mixes its channels down to mono (their mean).
 // A WAV whose data size is a streaming placeholder (espeak-ng --stdout writes
 // 0x7ffff000) is read to the end of the file; a WAV whose real declared size

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <vector>
 #include <filesystem>
 
 #include <zlib.h>
@@ -89,11 +91,25 @@ IdxArray read_idx(const std::string& path, int expected_dims) {
     const int64_t d = big_endian(b);
     if (d <= 0) throw DataError(path, str("dimension ", i, " of the header is ", d, ", must be > 0"));
     out.dims.push_back(d);
+    // Dimensions are at most 2^31 - 1 each; three can overflow int64.
+    if (count > (int64_t{1} << 50) / d)
+      throw DataError(path, str("the header's dimensions ", dims_text(out.dims), " exceed the 1 PiB an IDX file may hold"));
     count *= d;
   }
   const int64_t expected = header_bytes + count;
-  out.data = torch::empty(out.dims, torch::kUInt8);
-  got = in.read(out.data.data_ptr<uint8_t>(), count);
+  // What is allocated is bounded by what the file holds, not by what its
+  // header claims: read in chunks and allocate as data arrives.
+  std::vector<uint8_t> bytes;
+  constexpr int64_t kChunk = int64_t{16} << 20;
+  got = 0;
+  while (got < count) {
+    const int64_t want = std::min(kChunk, count - got);
+    bytes.resize(static_cast<size_t>(got + want));
+    const int64_t n = in.read(bytes.data() + got, want);
+    got += n;
+    if (n < want) break;
+  }
+  bytes.resize(static_cast<size_t>(got));
   unsigned char extra;
   if (got < count || in.read(&extra, 1) != 0) {
     const int64_t actual = header_bytes + got + (got < count ? 0 : 1);
@@ -101,6 +117,8 @@ IdxArray read_idx(const std::string& path, int expected_dims) {
                               "-byte header + ", dims_text(out.dims), " bytes of data), got ", actual,
                               got < count ? "" : " or more"));
   }
+  out.data = torch::empty(out.dims, torch::kUInt8);
+  std::memcpy(out.data.data_ptr<uint8_t>(), bytes.data(), static_cast<size_t>(count));
   return out;
 }
 

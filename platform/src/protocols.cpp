@@ -11,6 +11,8 @@
 #include <regex>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "sslab/host/experiment.h"
 #include "sslab/host/recipe_schema.h"
 #include "sslab/host/run_log.h"
@@ -472,7 +474,9 @@ EvalResults FinetuneEvaluator::evaluate(BuildContext& ctx) {
       plans.push_back(std::move(p));
     }
   }
-  const std::string mode = log_mode(ctx, o.progress);
+  std::string mode = log_mode(ctx, o.progress);
+  if (mode == "auto") mode = isatty(STDERR_FILENO) ? "bar" : "plain";
+  const int64_t update_every = mode == "bar" ? 10 : 100;  // plain: a line per 100 steps
   Progress bar(mode, total, 0);
   int64_t done = 0;
   auto report = [&](const FinetuneTrace& t) {
@@ -499,7 +503,7 @@ EvalResults FinetuneEvaluator::evaluate(BuildContext& ctx) {
       const int64_t base = done;
       FinetuneTrace t = finetune_encoder(enc, task, p.subset, o.settings, head_seed, order_seed, ctx.device(),
                                          [&](int64_t step, double loss) {
-                                           if (step % 10 == 0) bar.update(base + step, {{"loss", loss}});
+                                           if (step % update_every == 0) bar.update(base + step, {{"loss", loss}});
                                          });
       done += p.steps;
       t.arm = arm;
@@ -563,6 +567,28 @@ EvalResults FinetuneEvaluator::evaluate(BuildContext& ctx) {
       (*r)["gain_over_scratch_std"] = gain[f].std();
     }
     if (o.linear_probe) fill(prefix + ".linear_probe", probe[f]);
+  }
+  if (mode != "none") {
+    // The headline table: pretrained beside scratch and the frozen probe.
+    std::ostringstream out;
+    out << o.name << label_part(o.label) << ": test " << metric << ", mean +- std over " << o.seeds << " seed(s)\n";
+    char buf[200];
+    std::snprintf(buf, sizeof(buf), "  %-8s %8s  %-17s %-17s %-17s %s\n", "labels", "samples", "pretrained", "scratch",
+                  "gain", "frozen probe");
+    out << buf;
+    auto cell = [](const Stats& st) {
+      char c[40];
+      if (st.v.empty()) return std::string("-");
+      std::snprintf(c, sizeof(c), "%.4f +- %.4f", st.mean(), st.std());
+      return std::string(c);
+    };
+    for (double f : o.fractions) {
+      std::snprintf(buf, sizeof(buf), "  %-8s %8.0f  %-17s %-17s %-17s %s\n", fraction_name(f).c_str(),
+                    labels[f].mean(), cell(pre[f]).c_str(), cell(scratch[f]).c_str(), cell(gain[f]).c_str(),
+                    cell(probe[f]).c_str());
+      out << buf;
+    }
+    std::cerr << out.str();
   }
   return results;
 }

@@ -108,6 +108,50 @@ TEST(Reader, ToleratesPlaceholderWavDataSize) {
   EXPECT_EQ(sslab::audio::load_wave(path, 16000).size(0), std::llround(tone.size() * 16000.0 / rate));
 }
 
+// A header that lies about the rate or the channel count (8 channels at
+// 1 Hz over ordinary PCM data would be resampled 16,000-fold): refused with
+// the file named, before anything is allocated from it.
+TEST(Reader, AHeaderThatLiesIsRefusedBeforeItDrivesAllocations) {
+  TempDir dir;
+  auto write_wav = [&](const std::string& name, uint32_t rate, uint16_t channels) {
+    auto u32 = [](std::ofstream& o, uint32_t v) { o.write(reinterpret_cast<const char*>(&v), 4); };
+    auto u16 = [](std::ofstream& o, uint16_t v) { o.write(reinterpret_cast<const char*>(&v), 2); };
+    std::string path = dir / name;
+    std::ofstream o(path, std::ios::binary);
+    const uint32_t bytes = 16000 * 2;
+    o.write("RIFF", 4);
+    u32(o, 36 + bytes);
+    o.write("WAVEfmt ", 8);
+    u32(o, 16);
+    u16(o, 1);
+    u16(o, channels);
+    u32(o, rate);
+    u32(o, rate * 2u * channels);
+    u16(o, static_cast<uint16_t>(2 * channels));
+    u16(o, 16);
+    o.write("data", 4);
+    u32(o, bytes);
+    std::vector<char> pcm(bytes, 1);
+    o.write(pcm.data(), bytes);
+    return path;
+  };
+  std::string slow = write_wav("one_hz.wav", 1, 8);
+  std::string msg = user_error([&] { sslab::audio::load_wave(slow, 16000); });
+  EXPECT_NE(msg.find(slow + ": implausible sample rate 1 Hz"), std::string::npos) << msg;
+  std::string fast = write_wav("fast.wav", 4000000, 1);
+  msg = user_error([&] { sslab::audio::decode_audio(fast); });
+  EXPECT_NE(msg.find("implausible sample rate 4000000 Hz"), std::string::npos) << msg;
+  std::string wide = write_wav("wide.wav", 16000, 200);
+  msg = user_error([&] { sslab::audio::decode_audio(wide); });
+  EXPECT_NE(msg.find(wide), std::string::npos) << msg;
+  EXPECT_TRUE(msg.find("implausible channel count 200") != std::string::npos ||
+              msg.find("not a readable audio file") != std::string::npos)
+      << msg;
+  // The bounds themselves are accepted.
+  EXPECT_EQ(sslab::audio::decode_audio(write_wav("low.wav", sslab::audio::kMinSampleRate, 1)).sample_rate,
+            sslab::audio::kMinSampleRate);
+}
+
 // A file cut in half: WAV (declared data size larger than the file), FLAC
 // and Ogg Vorbis: a DataError naming the file.
 TEST(Reader, TruncatedFilesNameTheFile) {

@@ -117,6 +117,35 @@ TEST(FashionMnist, TruncatedGzipFilesAreClearErrors) {
   }
 }
 
+TEST(FashionMnist, AHeaderClaimingMoreThanTheFileHoldsAllocatesOnlyWhatIsThere) {
+  // 2^31 - 1 images of 28 x 28 (1.7 TB) over 1,000 bytes of data: the reader
+  // must not allocate what the header claims (torch::empty of 1.7 TB would
+  // fail with an out-of-memory error instead of this DataError).
+  auto header = [](uint32_t n, uint32_t h, uint32_t w) {
+    std::vector<unsigned char> b = {0, 0, 8, 3};
+    for (uint32_t v : {n, h, w})
+      for (int shift : {24, 16, 8, 0}) b.push_back(static_cast<unsigned char>(v >> shift));
+    return b;
+  };
+  for (bool huge_dims : {false, true}) {
+    TempDir dir;
+    std::vector<unsigned char> file =
+        huge_dims ? header(0x7fffffff, 0x7fffffff, 0x7fffffff) : header(0x7fffffff, 28, 28);
+    file.resize(file.size() + 1000, 7);
+    vision_test::write_bytes(dir.str() + "/train-images-idx3-ubyte", file.data(), file.size());
+    fs::copy_file(kFmnist + "/train-labels-idx1-ubyte.gz", dir.path() / "train-labels-idx1-ubyte.gz");
+    std::string msg = fmnist_error(dir.str());
+    if (huge_dims) {
+      EXPECT_NE(msg.find("train-images-idx3-ubyte: the header's dimensions"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("exceed the 1 PiB"), std::string::npos) << msg;
+    } else {
+      EXPECT_NE(msg.find("train-images-idx3-ubyte: truncated: expected 1683627179264 bytes"), std::string::npos)
+          << msg;
+      EXPECT_NE(msg.find("got 1016"), std::string::npos) << msg;
+    }
+  }
+}
+
 TEST(FashionMnist, WrongMagicAndMismatchedCounts) {
   TempDir dir;
   // A label file where the image file should be.
