@@ -193,4 +193,17 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
               recipe.at("train").where(), ": train.steps or train.epochs must be > 0");
 }
 
+void validate_training(const Recipe& recipe) {
+  SSLAB_CHECK(!recipe.root().table_array("objectives").empty(), recipe.file(),
+              ": the recipe has no [[objectives]] to train");
+  SSLAB_CHECK(recipe.at("data").child("train").exists(), recipe.file(),
+              ": the recipe has no [data.train] to train on");
+  Config train = recipe.at("train").validate(train_schema(), {});
+  SSLAB_CHECK(train.get_string("precision") != "bf16" || train.get_string("device") == "cuda",
+              train.locate("precision"), " is \"bf16\": bf16 autocast needs train.device = \"cuda\"");
+  const int64_t batch = train.get_int("batch_size"), accumulate = train.get_int("accumulate");
+  SSLAB_CHECK(batch % accumulate == 0, train.locate("accumulate"), " (", accumulate, ") must divide train.batch_size (",
+              batch, ")");
+}
+
 }  // namespace sslab

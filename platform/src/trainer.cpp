@@ -101,6 +101,7 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
       ckpt_cfg_(section(recipe, "checkpoint", checkpoint_schema())),
       eval_cfg_(section(recipe, "eval", eval_schema())) {
   set_threads(train_.get_int("threads"));
+  validate_training(recipe_);
   Config dist = section(recipe, "distributed", distributed_schema());
   DistEnv env = read_dist_env();
   bool cuda = train_.get_string("device") == "cuda";

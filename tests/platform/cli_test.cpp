@@ -47,6 +47,29 @@ TEST(Cli, BadRecipeExitsWith2AndOneLineOnStderr) {
   EXPECT_EQ(r.err, "sslab check: error: " + f + ":3:14: train.batch_size must be >= 1, got -4\n");
 }
 
+// Whatever `sslab train` refuses before building, `sslab check` refuses
+// too; a base file (--base) need not be trainable alone.
+TEST(Cli, CheckRefusesWhatTrainWouldRefuse) {
+  TempDir dir;
+  // The smoke recipe without its objective: written out in full, minus [[objectives]].
+  std::string text = read_text(smoke_recipe());
+  size_t at = text.find("[[objectives]]");
+  ASSERT_NE(at, std::string::npos);
+  size_t end = text.find("\n[", at + 1);
+  std::string stripped = text.substr(0, at) + (end == std::string::npos ? "" : text.substr(end + 1));
+  std::string f = dir.write("stripped.toml", stripped);
+  RunResult r = sslab("check '" + f + "'");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_THAT(r.err, HasSubstr(f + ": the recipe has no [[objectives]] to train"));
+  EXPECT_EQ(sslab("check --base '" + f + "'").exit_code, 0);
+  r = sslab("check '" + smoke_recipe() + "' --set train.batch_size=30 --set train.accumulate=4");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("train.accumulate (4) must divide train.batch_size (30)"));
+  r = sslab("check '" + smoke_recipe() + "' --set 'train.precision=\"bf16\"'");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("bf16 autocast needs train.device = \"cuda\""));
+}
+
 TEST(Cli, BadOverrideExitsWith2NamingTheOverride) {
   RunResult r = sslab("check '" + smoke_recipe() + "' --set train.batch_size=0");
   EXPECT_EQ(r.exit_code, 2);

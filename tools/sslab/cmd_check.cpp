@@ -14,9 +14,12 @@ int cmd_check(const Args& args) {
   po::options_description opts("sslab check RECIPE [options]");
   std::string recipe_file;
   std::vector<std::string> sets;
-  bool print = false;
+  bool print = false, base = false;
   opts.add_options()("help,h", "show this help")("set", po::value(&sets), "override a key: key.path=value (repeatable)")(
       "print", po::bool_switch(&print), "print the resolved recipe as TOML")(
+      "base", po::bool_switch(&base),
+      "the file is a base other recipes extend: skip what only a trainable recipe needs (objectives, training "
+      "split)")(
       "recipe", po::value(&recipe_file), "recipe file");
   po::variables_map vm;
   if (!parse_args(args, opts, "recipe", vm)) return 0;
@@ -25,6 +28,7 @@ int cmd_check(const Args& args) {
   PluginHost host;
   load_recipe_plugins(recipe, host);
   validate_recipe(recipe, Registries::global());
+  if (!base) validate_training(recipe);
   if (print) std::cout << recipe.to_toml();
   std::cout << recipe_file << ": ok (" << host.loaded().size() << " plugin(s) loaded)\n";
   return 0;
