@@ -166,6 +166,13 @@ std::vector<LrGroup> finetune_groups(torch::nn::Module& encoder, torch::nn::Modu
   return out;
 }
 
+int64_t finetune_steps(const FinetuneSettings& s, int64_t train_samples) {
+  // The loader's batches per epoch: drop-last batches of min(batch_size, n).
+  const int64_t batch = std::min(s.batch_size, train_samples);
+  const int64_t per_epoch = batch > 0 ? train_samples / batch : 0;
+  return std::clamp(s.epochs * per_epoch, s.min_steps, std::max(s.min_steps, s.max_steps));
+}
+
 FinetuneTrace finetune_encoder(const std::shared_ptr<Encoder>& encoder, const FinetuneTask& task,
                                const LabelSubset& subset, const FinetuneSettings& s, uint64_t head_seed,
                                uint64_t order_seed, const torch::Device& device,
@@ -210,8 +217,7 @@ FinetuneTrace finetune_encoder(const std::shared_ptr<Encoder>& encoder, const Fi
   lo.drop_last = true;
   lo.seed = order_seed;
   Loader loader(train_data, lo, task.augment);
-  const int64_t per_epoch = loader.batches_per_epoch();
-  const int64_t steps = std::clamp(s.epochs * per_epoch, s.min_steps, std::max(s.min_steps, s.max_steps));
+  const int64_t steps = finetune_steps(s, train_data->size());
   const int64_t warm = static_cast<int64_t>(std::llround(s.warmup * static_cast<double>(steps)));
   const int64_t every = std::max<int64_t>(1, steps / std::max<int64_t>(1, s.checks));
   auto val_data = std::make_shared<IndexedDataset>(task.train, subset.val);
@@ -302,9 +308,7 @@ struct FinetuneEvaluator::Options {
   FinetuneSettings settings;
   ProbeOptions probe;
   // Filled by the factory.
-  std::string input;
   std::vector<std::shared_ptr<Transform>> transforms;
-  std::string transforms_from;
 };
 
 namespace {
@@ -389,8 +393,7 @@ std::string log_mode(const BuildContext& ctx, const std::string& mode) {
 
 // The recipe's augmentation of `input` for training samples: transforms of
 // "<input>", else of its first view "<input>@0", else "<input>@*".
-std::pair<std::vector<std::shared_ptr<Transform>>, std::string> recipe_transforms(const BuildContext& ctx,
-                                                                                   const std::string& input) {
+std::vector<std::shared_ptr<Transform>> recipe_transforms(BuildContext& ctx, const std::string& input) {
   RecipeNode transforms = ctx.recipe().at("transforms");
   if (!transforms.exists()) return {};
   for (const std::string& key : {input, input + "@0", input + "@*"}) {
@@ -399,9 +402,9 @@ std::pair<std::vector<std::shared_ptr<Transform>>, std::string> recipe_transform
     for (const auto& node : transforms.table_array(key)) {
       Config cfg = component_config(node, ComponentKind::Transform, ctx.registries());
       out.push_back(
-          ctx.registries().transforms.at(node.required_string("type")).factory(cfg, const_cast<BuildContext&>(ctx)));
+          ctx.registries().transforms.at(node.required_string("type")).factory(cfg, ctx));
     }
-    return {out, key};
+    return out;
   }
   return {};
 }
@@ -461,15 +464,11 @@ EvalResults FinetuneEvaluator::evaluate(BuildContext& ctx) {
   int64_t total = 0;
   const int arms = o.scratch ? 2 : 1;
   for (double f : o.fractions) {
-    SSLAB_CHECK(f > 0 && f <= 1, who, ": fractions must be in (0, 1], got ", f);
     for (int64_t s = 0; s < o.seeds; ++s) {
       const uint64_t fbits = static_cast<uint64_t>(std::llround(f * 1e9));
       Plan p{f, s, stratified_subset(pool_y, f, o.val_fraction, mix_seed(ctx.seed(), static_cast<uint64_t>(s), fbits)),
              0};
-      const int64_t bs = std::min<int64_t>(o.settings.batch_size, static_cast<int64_t>(p.subset.train.size()));
-      const int64_t per_epoch = bs > 0 ? static_cast<int64_t>(p.subset.train.size()) / bs : 0;
-      p.steps = std::clamp(o.settings.epochs * per_epoch, o.settings.min_steps,
-                           std::max(o.settings.min_steps, o.settings.max_steps));
+      p.steps = finetune_steps(o.settings, static_cast<int64_t>(p.subset.train.size()));
       total += p.steps * arms;
       plans.push_back(std::move(p));
     }
@@ -611,10 +610,10 @@ std::shared_ptr<Evaluator> make_finetune(const Config& cfg, BuildContext& ctx) {
   const std::string name = resolve_encoder(ctx, o->encoder, where);
   if (o->settings.layer_decay < 1.0) {
     // Refuse a CNN with layer_decay before training rather than after it.
-    torch::nn::Linear probe(1, 1);
-    finetune_groups(*ctx.encoder(name, where), *probe, 0, o->settings.layer_decay, cfg.locate("layer_decay"));
+    torch::nn::Module no_head;
+    finetune_groups(*ctx.encoder(name, where), no_head, 0, o->settings.layer_decay, cfg.locate("layer_decay"));
   }
-  if (o->augment) std::tie(o->transforms, o->transforms_from) = recipe_transforms(ctx, ctx.encoder(name)->input());
+  if (o->augment) o->transforms = recipe_transforms(ctx, ctx.encoder(name)->input());
   return std::make_shared<FinetuneEvaluator>(o, where);
 }
 
@@ -673,7 +672,6 @@ class FewShot : public Evaluator {
     SSLAB_CHECK(f.train.label(o_.label).dim() == 1, where_, ": few-shot needs single-label class ids; '", o_.label,
                 "' is multi-hot");
     for (int64_t k : o_.shots) {
-      SSLAB_CHECK(k >= 1, where_, ": shots must be >= 1, got ", k);
       const std::string prefix = o_.name + label_part(o_.label) + ".k" + std::to_string(k);
       for (const auto& [feature, suffix] :
            std::vector<std::pair<std::string, std::string>>{{"encoder", ""}, {"random", ".random_encoder"}, {"raw", ".raw"}}) {

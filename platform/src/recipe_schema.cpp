@@ -1,4 +1,7 @@
 #include "sslab/host/recipe_schema.h"
+
+#include <algorithm>
+
 #include "sslab/host/evaluation.h"
 #include "sslab/host/protocols.h"
 
@@ -168,8 +171,8 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
   recipe.at("train").validate(train_schema(), {});
   Config eval = recipe.at("eval").validate(eval_schema(), {});
   for (const auto& p : eval.get_strings("protocols"))
-    SSLAB_CHECK(p == "probe" || p == "finetune" || p == "fewshot", recipe.at("eval").locate("protocols"),
-                ": unknown protocol '", p, "'; ", suggestion_text(p, {"probe", "finetune", "fewshot"}));
+    SSLAB_CHECK(std::count(eval_protocols().begin(), eval_protocols().end(), p), recipe.at("eval").locate("protocols"),
+                ": unknown protocol '", p, "'; ", suggestion_text(p, eval_protocols()));
   recipe.at("eval").child("finetune").validate(finetune_schema(), {});
   recipe.at("eval").child("fewshot").validate(fewshot_schema(), {});
   recipe.at("log").validate(log_schema(), {});
@@ -191,6 +194,11 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
   Config train = recipe.at("train").validate(train_schema(), {});
   SSLAB_CHECK(!root.has("objectives") || train.get_int("steps") > 0 || train.get_float("epochs") > 0,
               recipe.at("train").where(), ": train.steps or train.epochs must be > 0");
+}
+
+const std::vector<std::string>& eval_protocols() {
+  static const std::vector<std::string> names{"probe", "finetune", "fewshot"};
+  return names;
 }
 
 void validate_training(const Recipe& recipe) {

@@ -237,6 +237,27 @@ workers = 0
   EXPECT_TRUE(r.at("finetune.10%.pretrained").count("gain_over_scratch"));
 }
 
+// Bad [eval.finetune] settings are refused when the recipe is built, naming
+// the file, line and key, before any training.
+TEST(Protocols, BadFinetuneSettingsAreNamedWhenTheRecipeIsBuilt) {
+  sslab_test::TempDir dir;
+  sslab::PluginHost host;
+  auto error = [&](const std::string& table) {
+    std::string file = dir.write("bad.toml", protocol_recipe("[eval]\nprotocols = [\"finetune\"]\n[eval.finetune]\n" + table));
+    return sslab_test::user_error([&] { sslab::Experiment exp(sslab::Recipe::load(file), host); });
+  };
+  std::string msg = error("fractions = [0.1, 0.1]\n");
+  EXPECT_NE(msg.find("eval.finetune.fractions: the fraction 0.1 is given twice"), std::string::npos) << msg;
+  msg = error("fractions = [1.5]\n");
+  EXPECT_NE(msg.find("eval.finetune.fractions: each fraction must be in (0, 1], got 1.5"), std::string::npos) << msg;
+  msg = error("min_steps = 500\nmax_steps = 100\n");
+  EXPECT_NE(msg.find("eval.finetune.min_steps: min_steps (500) must be <= max_steps (100)"), std::string::npos) << msg;
+  msg = error("layer_decay = 0.7\n");  // template.mlp has no transformer blocks
+  EXPECT_NE(msg.find("eval.finetune.layer_decay: layer_decay < 1 needs a transformer encoder"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("bad.toml:"), std::string::npos) << msg;
+}
+
 TEST(Protocols, LayerDecayScalesBlocksByDepthAndRefusesEncodersWithout) {
   torch::nn::Module m;
   m.register_parameter("embed", torch::zeros({4, 4}));

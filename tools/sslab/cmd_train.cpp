@@ -60,8 +60,8 @@ int cmd_eval(const Args& args) {
   if (!parse_args(args, opts, "run", vm)) return 0;
   if (run_dir.empty()) throw po::error("a run folder is required");
   for (const auto& p : protocols)
-    if (p != "probe" && p != "finetune" && p != "fewshot")
-      throw po::error("unknown protocol '" + p + "'; " + suggestion_text(p, {"probe", "finetune", "fewshot"}));
+    if (!std::count(eval_protocols().begin(), eval_protocols().end(), p))
+      throw po::error("unknown protocol '" + p + "'; " + suggestion_text(p, eval_protocols()));
   std::string ckpt = latest_checkpoint(run_dir);
   SSLAB_CHECK(!ckpt.empty(), run_dir, ": no checkpoint to evaluate");
   Recipe stored = load_run_recipe(run_dir);

@@ -71,6 +71,10 @@ struct FinetuneTask {
   std::vector<Pipeline> augment;  // applied to training samples only
 };
 
+// The updates of one fine-tune on `train_samples` labelled samples: `epochs`
+// passes of drop-last batches, clamped to [min_steps, max_steps].
+SSLAB_API int64_t finetune_steps(const FinetuneSettings& settings, int64_t train_samples);
+
 // Fine-tunes `encoder` (trained in place) with a fresh head, seeded by
 // `head_seed`, on task.train's `subset` (early stopping on subset.val), then
 // scores the best-validation weights on task.test. `order_seed` seeds the

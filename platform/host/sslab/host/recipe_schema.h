@@ -40,6 +40,9 @@ SSLAB_API void load_recipe_plugins(const Recipe& recipe, PluginHost& host);
 // throws UserError at the first problem. Builds nothing.
 SSLAB_API void validate_recipe(const Recipe& recipe, const Registries& registries);
 
+// The protocols [eval] protocols and `sslab eval --protocol` accept.
+SSLAB_API const std::vector<std::string>& eval_protocols();
+
 // What `sslab train` refuses beyond validate_recipe (no objective, no
 // training split, bf16 on the CPU, accumulate not dividing the batch):
 // `sslab check` runs it too, so it catches all of them before building.
