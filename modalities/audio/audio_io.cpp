@@ -2,7 +2,9 @@
 
 #include <sndfile.h>
 
+#include <array>
 #include <cstring>
+#include <vector>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -81,10 +83,73 @@ void check_wav_data_size(const std::string& path) {
   }
 }
 
+// The Ogg CRC-32 (polynomial 0x04c11db7, not reflected, initial value 0).
+uint32_t ogg_crc(const unsigned char* data, size_t n, uint32_t crc) {
+  static const auto table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t r = i << 24;
+      for (int k = 0; k < 8; ++k) r = (r & 0x80000000u) ? (r << 1) ^ 0x04c11db7u : r << 1;
+      t[i] = r;
+    }
+    return t;
+  }();
+  for (size_t i = 0; i < n; ++i) crc = (crc << 8) ^ table[((crc >> 24) ^ data[i]) & 0xff];
+  return crc;
+}
+
+// For an Ogg file: every page must be whole, pass its checksum, and the last
+// page must end the stream. libogg skips a damaged page and libsndfile takes
+// the length from the last whole page, so a file cut short would otherwise
+// decode as a shorter, valid clip.
+void check_ogg_pages(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char magic[4];
+  if (!in.read(reinterpret_cast<char*>(magic), 4) || std::memcmp(magic, "OggS", 4) != 0) return;
+  in.seekg(0, std::ios::end);
+  const uint64_t file_size = static_cast<uint64_t>(in.tellg());
+  uint64_t pos = 0;
+  int64_t page = 0;
+  bool ended = false;
+  std::vector<unsigned char> buf;
+  while (pos < file_size) {
+    unsigned char head[27 + 255];
+    in.seekg(static_cast<std::streamoff>(pos));
+    const uint64_t left = file_size - pos;
+    if (left < 27)
+      throw DataError(path, str("truncated Ogg stream: ", left, " stray bytes after page ", page, " at byte ", pos));
+    in.read(reinterpret_cast<char*>(head), 27);
+    if (std::memcmp(head, "OggS", 4) != 0)
+      throw DataError(path, str("damaged Ogg stream: no page starts at byte ", pos, " (after page ", page, ")"));
+    const unsigned segments = head[26];
+    if (left < 27u + segments)
+      throw DataError(path, str("truncated Ogg stream: page ", page + 1, " at byte ", pos, " is cut short"));
+    in.read(reinterpret_cast<char*>(head + 27), segments);
+    uint64_t body = 0;
+    for (unsigned i = 0; i < segments; ++i) body += head[27 + i];
+    const uint64_t header = 27u + segments;
+    if (left < header + body)
+      throw DataError(path, str("truncated Ogg stream: page ", page + 1, " at byte ", pos, " needs ", header + body,
+                                " bytes but the file ends after ", left));
+    buf.resize(static_cast<size_t>(body));
+    in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(body));
+    const uint32_t stored = le32(head + 22);
+    std::memset(head + 22, 0, 4);
+    const uint32_t crc = ogg_crc(buf.data(), buf.size(), ogg_crc(head, header, 0));
+    if (crc != stored)
+      throw DataError(path, str("damaged Ogg stream: page ", page + 1, " at byte ", pos, " fails its checksum"));
+    ended = (head[5] & 0x04) != 0;  // end of stream
+    pos += header + body;
+    ++page;
+  }
+  if (!ended) throw DataError(path, str("truncated Ogg stream: the last of its ", page, " pages does not end the stream"));
+}
+
 }  // namespace
 
 DecodedAudio decode_audio(const std::string& path) {
   check_wav_data_size(path);
+  check_ogg_pages(path);
   SF_INFO info;
   SndFilePtr file = open_sound(path, info);
   const int channels = info.channels;

@@ -180,6 +180,33 @@ TEST(Reader, TruncatedFilesNameTheFile) {
   }
 }
 
+// Every way of cutting an Ogg Vorbis file short (inside a page, or exactly
+// at a page boundary so that no end-of-stream page remains) and a damaged
+// byte are refused naming the file; libsndfile alone reads about half of
+// such files as shorter valid clips.
+TEST(Reader, OggCutAnywhereOrDamagedIsRefused) {
+  TempDir dir;
+  std::string whole = dir / "whole.ogg";
+  write_sound(whole, sine(440, 10.0, 16000), 1, 16000, SF_FORMAT_OGG | SF_FORMAT_VORBIS);
+  std::string bytes = sslab_test::read_text(whole);
+  ASSERT_EQ(sslab::audio::decode_audio(whole).samples.size(), 160000u);
+  std::vector<size_t> cuts;
+  for (size_t at = bytes.find("OggS", 1); at != std::string::npos; at = bytes.find("OggS", at + 1)) cuts.push_back(at);
+  ASSERT_GE(cuts.size(), 2u);  // page boundaries: the header pages and at least one audio page
+  for (int i = 1; i < 40; ++i) cuts.push_back(bytes.size() * static_cast<size_t>(i) / 40);
+  cuts.push_back(bytes.size() - 1);
+  for (size_t cut : cuts) {
+    std::string path = dir.write("cut-" + std::to_string(cut) + ".ogg", bytes.substr(0, cut));
+    std::string msg = user_error([&] { sslab::audio::decode_audio(path); });
+    EXPECT_NE(msg.find(path + ": "), std::string::npos) << "cut at " << cut << ": " << msg;
+  }
+  std::string damaged = bytes;
+  damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 0x5a);
+  std::string path = dir.write("damaged.ogg", damaged);
+  std::string msg = user_error([&] { sslab::audio::decode_audio(path); });
+  EXPECT_NE(msg.find("fails its checksum"), std::string::npos) << msg;
+}
+
 TEST(Reader, NonAudioAndEmptyFilesNameTheFile) {
   TempDir dir;
   std::string text = dir.write("notes.wav", "this is not audio at all, just some text in a file\n");
