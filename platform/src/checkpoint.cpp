@@ -2,36 +2,97 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "sslab/error.h"
 #include "sslab/host/accumulator.h"
 #include "sslab/host/experiment.h"
 #include "sslab/host/loader.h"
 #include "sslab/host/online_probe.h"
+#include "sslab/host/run_log.h"
 
 namespace fs = std::filesystem;
 
 namespace sslab {
 
-std::string latest_checkpoint(const std::string& run_dir) {
-  fs::path dir = fs::path(run_dir) / "checkpoints";
-  std::string best;
-  if (!fs::is_directory(dir)) return best;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string f = e.path().filename().string();
-    if (f.rfind("step-", 0) == 0 && f.size() > 8 && f.substr(f.size() - 3) == ".pt" && f > fs::path(best).filename().string())
-      best = e.path().string();
+namespace {
+
+bool is_checkpoint_name(const std::string& f) {
+  return f.rfind("step-", 0) == 0 && f.size() > 8 && f.substr(f.size() - 3) == ".pt";
+}
+
+// The checksum file beside a checkpoint: "crc32c <8 hex digits> bytes <size>".
+std::string checksum_file(const std::string& checkpoint) { return checkpoint + ".crc32c"; }
+
+// CRC-32C and size of a file, read in blocks; false when it cannot be read.
+bool file_crc32c(const std::string& file, uint32_t& crc, uint64_t& size) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return false;
+  std::vector<char> buf(1 << 20);
+  crc = 0;
+  size = 0;
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    crc = crc32c_extend(crc, buf.data(), n);
+    size += n;
   }
-  return best;
+  bool ok = !std::ferror(f);
+  std::fclose(f);
+  return ok;
+}
+
+}  // namespace
+
+std::vector<std::string> checkpoints_newest_first(const std::string& run_dir) {
+  fs::path dir = fs::path(run_dir) / "checkpoints";
+  std::vector<std::string> out;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (is_checkpoint_name(e.path().filename().string())) out.push_back(e.path().string());
+  std::sort(out.rbegin(), out.rend());  // step numbers have 9 digits: names sort by step
+  return out;
+}
+
+std::string latest_checkpoint(const std::string& run_dir) {
+  auto all = checkpoints_newest_first(run_dir);
+  return all.empty() ? std::string() : all.front();
+}
+
+std::unique_ptr<CheckpointReader> open_latest_checkpoint(const std::string& run_dir, const torch::Device& device,
+                                                         std::ostream& warnings) {
+  auto all = checkpoints_newest_first(run_dir);
+  SSLAB_CHECK(!all.empty(), run_dir, ": no checkpoint (checkpoints/step-*.pt)");
+  std::string first_error;
+  for (size_t i = 0; i < all.size(); ++i) {
+    try {
+      auto reader = std::make_unique<CheckpointReader>(all[i], device);
+      if (i > 0)
+        warnings << "warning: the newest checkpoint is unreadable (" << first_error << "); using the previous one, "
+                 << all[i] << std::endl;
+      return reader;
+    } catch (const UserError& e) {
+      if (i == 0) first_error = e.what();
+    }
+  }
+  throw UserError(str(first_error, "; and no older checkpoint of ", run_dir, " is readable"));
+}
+
+int64_t load_weights(Experiment& exp, CheckpointReader& in) {
+  for (const auto& [name, m] : exp.modules()) in.module("model/" + name, *m);
+  return in.scalar("step");
 }
 
 int64_t load_weights(Experiment& exp, const std::string& checkpoint) {
   CheckpointReader in(checkpoint, exp.context().device());
-  for (const auto& [name, m] : exp.modules()) in.module("model/" + name, *m);
-  return in.scalar("step");
+  return load_weights(exp, in);
 }
 
 // ---------------------------------------------------------------- writer
@@ -63,14 +124,75 @@ void CheckpointWriter::optimizer(const std::string& key, torch::optim::Optimizer
 }
 
 void CheckpointWriter::save(const std::string& file) {
-  std::string tmp = file + ".tmp";
-  out_.save_to(tmp);
-  fs::rename(tmp, file);  // atomic: a reader sees the old or the new file
+  const std::string tmp = file + ".tmp", sum = checksum_file(file), sum_tmp = sum + ".tmp";
+  auto fail = [&](int err, const std::string& why) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    fs::remove(sum_tmp, ec);
+    throw UserError(str("cannot write the checkpoint ", file, ": ", err != 0 ? std::strerror(err) : why,
+                        " (the previous checkpoint is kept)"));
+  };
+  // LibTorch's writer must never see a failed write: it throws, and its
+  // destructor then throws again while unwinding (std::terminate). So the
+  // archive goes through this sink, which records the first error, computes
+  // the checksum on the way, and always reports success to LibTorch.
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) fail(errno, "cannot create it");
+  int err = 0;
+  uint32_t crc = 0;
+  uint64_t size = 0;
+  try {
+    out_.save_to([&](const void* data, size_t n) -> size_t {
+      if (err == 0 && std::fwrite(data, 1, n, f) != n) err = errno != 0 ? errno : EIO;
+      crc = crc32c_extend(crc, data, n);
+      size += n;
+      return n;
+    });
+  } catch (const c10::Error& e) {
+    std::fclose(f);
+    fail(0, e.what_without_backtrace());
+  }
+  // Flushed to the disk before it replaces anything: a crash after the
+  // rename must not leave a renamed file whose blocks never reached the disk.
+  if (err == 0 && std::fflush(f) != 0) err = errno;
+  if (err == 0 && ::fsync(fileno(f)) != 0) err = errno;
+  if (std::fclose(f) != 0 && err == 0) err = errno;
+  if (err != 0) fail(err, "");
+  std::FILE* s = std::fopen(sum_tmp.c_str(), "wb");
+  if (!s) fail(errno, "");
+  char line[64];
+  int n = std::snprintf(line, sizeof(line), "crc32c %08x bytes %llu\n", crc, static_cast<unsigned long long>(size));
+  if (std::fwrite(line, 1, static_cast<size_t>(n), s) != static_cast<size_t>(n) || std::fflush(s) != 0) err = errno;
+  if (std::fclose(s) != 0 && err == 0) err = errno;
+  if (err != 0) fail(err, "");
+  // The checksum first, then the checkpoint: each rename is atomic, so a
+  // reader sees the old or the new file, and a new checkpoint has its sum.
+  std::error_code ec;
+  fs::rename(sum_tmp, sum, ec);
+  if (!ec) fs::rename(tmp, file, ec);
+  if (ec) fail(ec.value(), ec.message());
 }
 
 // ---------------------------------------------------------------- reader
 
 CheckpointReader::CheckpointReader(const std::string& file, const torch::Device& device) : file_(file) {
+  // LibTorch's archive reader checks the zip structure (a cut file fails)
+  // but not the data (a damaged byte loads as a wrong weight): the checksum
+  // written beside the checkpoint does.
+  std::ifstream sum(checksum_file(file));
+  std::string word1, word2;
+  std::string hex;
+  unsigned long long want_size = 0;
+  if (sum && (sum >> word1 >> hex >> word2 >> want_size) && word1 == "crc32c" && word2 == "bytes") {
+    uint32_t crc = 0;
+    uint64_t size = 0;
+    SSLAB_CHECK(file_crc32c(file, crc, size), file, ": cannot read the checkpoint (", std::strerror(errno), ")");
+    SSLAB_CHECK(size == want_size, file, ": the checkpoint is cut short or damaged (", size, " bytes, ",
+                want_size, " written)");
+    char got[16];
+    std::snprintf(got, sizeof(got), "%08x", crc);
+    SSLAB_CHECK(hex == got, file, ": the checkpoint is damaged (its CRC-32C is ", got, ", ", hex, " when written)");
+  }
   try {
     in_.load_from(file, device);
   } catch (const c10::Error& e) {
@@ -148,17 +270,23 @@ void save_checkpoint(const TrainingState& state, int64_t step, const std::string
   std::snprintf(name, sizeof(name), "step-%09ld.pt", static_cast<long>(step));
   fs::path dir = fs::path(run_dir) / "checkpoints";
   out.save((dir / name).string());
-  // Keep the newest `keep` checkpoints.
-  std::vector<fs::path> all;
-  for (const auto& e : fs::directory_iterator(dir))
-    if (e.path().extension() == ".pt") all.push_back(e.path());
-  std::sort(all.begin(), all.end());
-  for (size_t i = 0; i + keep < all.size(); ++i) fs::remove(all[i]);
+  // Only now that the new one is complete: keep the newest `keep`, and drop
+  // what a killed save left behind.
+  auto all = checkpoints_newest_first(run_dir);
+  std::error_code ec;
+  for (size_t i = static_cast<size_t>(std::max<int64_t>(keep, 1)); i < all.size(); ++i) {
+    fs::remove(all[i], ec);
+    fs::remove(checksum_file(all[i]), ec);
+  }
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::string f = e.path().filename().string();
+    if (f.size() > 4 && f.substr(f.size() - 4) == ".tmp") fs::remove(e.path(), ec);
+  }
 }
 
-int64_t restore_checkpoint(const TrainingState& state, const std::string& file) {
+int64_t restore_checkpoint(const TrainingState& state, CheckpointReader& in) {
   BuildContext& ctx = state.exp.context();
-  CheckpointReader in(file, ctx.device());
+  const std::string& file = in.file();
   int64_t step = in.scalar("step");
   int64_t epoch = in.scalar("loader_epoch"), batch = in.scalar("loader_batch");
   for (const auto& [name, m] : state.exp.modules()) in.module("model/" + name, *m);

@@ -1,11 +1,13 @@
 #include "sslab/host/experiment.h"
 
 #include <set>
+#include <sstream>
 
 #include "sslab/host/distributed.h"
 #include "sslab/host/evaluation.h"
 #include "sslab/host/protocols.h"
 #include "sslab/host/recipe_schema.h"
+#include "sslab/host/run_folder.h"
 
 namespace sslab {
 
@@ -22,6 +24,99 @@ class LimitedDataset : public Dataset {
   int64_t limit_;
 };
 }  // namespace
+
+namespace {
+class SkippingDataset : public Dataset {
+ public:
+  SkippingDataset(std::shared_ptr<Dataset> inner, std::string split, std::shared_ptr<SkipLog> log, int64_t max_bad)
+      : inner_(std::move(inner)), split_(std::move(split)), log_(std::move(log)), max_bad_(max_bad) {}
+  int64_t size() const override { return inner_->size(); }
+  int64_t num_classes() const override { return inner_->num_classes(); }
+  Sample get(int64_t index) const override {
+    const int64_t n = inner_->size();
+    const int64_t tries = std::min(n, max_bad_ + 1);
+    std::string first;
+    for (int64_t k = 0; k < tries; ++k) {
+      const int64_t i = (index + k) % n;
+      if (log_->known_bad(split_, i)) continue;  // read once: a bad file stays bad
+      try {
+        return inner_->get(i);
+      } catch (const DataError& e) {
+        log_->record(split_, i, e);
+        if (first.empty()) first = e.path();
+      }
+    }
+    throw DataError(first.empty() ? split_ : first,
+                    str("sample ", index, " of split '", split_, "' and the ", tries - 1,
+                        " after it are all unreadable; on_error = \"skip\" skips bad files, not broken data"));
+  }
+
+ private:
+  std::shared_ptr<Dataset> inner_;
+  std::string split_;
+  std::shared_ptr<SkipLog> log_;
+  int64_t max_bad_;
+};
+}  // namespace
+
+void SkipLog::record(const std::string& split, int64_t index, const DataError& error) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!seen_.insert({split, index}).second) return;
+  entries_.push_back({split, index, error.path(), error.what()});
+}
+
+bool SkipLog::known_bad(const std::string& split, int64_t index) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return seen_.count({split, index}) > 0;
+}
+
+std::vector<SkipLog::Entry> SkipLog::entries() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return entries_;
+}
+
+int64_t SkipLog::count() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<int64_t>(entries_.size());
+}
+
+std::string SkipLog::summary(const std::string& listed_in) const {
+  auto all = entries();
+  if (all.empty()) return "";
+  std::map<std::string, int64_t> per_split;
+  for (const auto& e : all) ++per_split[e.split];
+  std::ostringstream out;
+  out << "skipped " << all.size() << " unreadable sample" << (all.size() == 1 ? "" : "s") << " (on_error = \"skip\"; ";
+  bool first = true;
+  for (const auto& [split, n] : per_split) out << (first ? "" : ", ") << split << ": " << n, first = false;
+  out << "), each replaced by the next readable sample:\n";
+  const size_t shown = std::min<size_t>(all.size(), 5);
+  for (size_t i = 0; i < shown; ++i) out << "  " << all[i].what << "\n";
+  if (all.size() > shown) out << "  ... and " << all.size() - shown << " more";
+  if (!listed_in.empty()) out << (all.size() > shown ? "; " : "  ") << "all listed in " << listed_in;
+  if (all.size() > shown || !listed_in.empty()) out << "\n";
+  return out.str();
+}
+
+bool SkipLog::write_tsv(const std::string& file) const {
+  auto all = entries();
+  if (all.empty()) return false;
+  std::string text = "split\tindex\tpath\terror\n";
+  auto clean = [](std::string s) {
+    for (auto& c : s)
+      if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+    return s;
+  };
+  for (const auto& e : all)
+    text += clean(e.split) + "\t" + std::to_string(e.index) + "\t" + clean(e.path) + "\t" + clean(e.what) + "\n";
+  write_file_atomic(file, text);
+  return true;
+}
+
+std::shared_ptr<Dataset> skip_unreadable(std::shared_ptr<Dataset> inner, std::string split, std::shared_ptr<SkipLog> log,
+                                         int64_t max_consecutive) {
+  return std::make_shared<SkippingDataset>(std::move(inner), std::move(split), std::move(log), max_consecutive);
+}
 
 std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> inner, int64_t limit) {
   if (limit <= 0 || limit >= inner->size()) return inner;
@@ -62,8 +157,10 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
       RecipeNode node = data.child(split);
       Config cfg = component_config(node, ComponentKind::Dataset, reg);
       auto ds = reg.datasets.at(node.required_string("type")).factory(cfg, *ctx_);
-      HostAccess::datasets(ctx)[split] = limit_dataset(ds, cfg.get_int("limit"));
+      ds = limit_dataset(ds, cfg.get_int("limit"));
       skip_[split] = cfg.get_string("on_error") == "skip";
+      if (skip_[split]) ds = skip_unreadable(ds, split, skip_log_);
+      HostAccess::datasets(ctx)[split] = ds;
     }
   }
   RecipeNode encs = recipe_.at("encoders");

@@ -77,7 +77,7 @@ Schema log_schema() {
 Schema checkpoint_schema() {
   Schema s;
   s.integer("every_steps", int64_t{0}, "save a checkpoint every N steps (0: only at the end)").min(0);
-  s.integer("keep", int64_t{2}, "checkpoints kept (older ones are deleted)").min(1);
+  s.integer("keep_last", int64_t{2}, "checkpoints kept: older ones are deleted, and only after the new one is complete").min(1);
   return s;
 }
 
@@ -97,7 +97,8 @@ Schema common_schema(ComponentKind kind) {
   switch (kind) {
     case ComponentKind::Dataset:
       s.integer("limit", int64_t{0}, "use only the first N samples (0: all)").min(0);
-      s.string("on_error", std::string("fail"), "a bad sample file: fail, or skip it and count").choices({"fail", "skip"});
+      s.string("on_error", std::string("fail"), "an unreadable sample file: fail naming it, or skip it (the next readable sample takes its place in training and "
+               "every evaluation; the files are named at the end and listed in skipped.tsv)").choices({"fail", "skip"});
       break;
     case ComponentKind::Encoder:
       s.string("input", std::string(""), "batch key the encoder reads (default: the encoder's own)");

@@ -2,6 +2,7 @@
 // configured by the [eval] table), the end-of-run evaluation over every
 // evaluator of a recipe, and eval.json.
 #include "sslab/host/evaluation.h"
+#include "sslab/host/run_folder.h"
 
 #include <cmath>
 #include <cstdio>
@@ -149,13 +150,7 @@ std::string eval_json(const EvalResults& results) {
   return j.dump(2) + "\n";
 }
 
-void save_eval_json(const EvalResults& results, const std::string& path) {
-  std::ofstream out(path + ".tmp");
-  out << eval_json(results);
-  out.close();
-  SSLAB_CHECK(out.good(), path, ": cannot write the evaluation results here");
-  std::filesystem::rename(path + ".tmp", path);
-}
+void save_eval_json(const EvalResults& results, const std::string& path) { write_file_atomic(path, eval_json(results)); }
 
 EvalResults load_eval_json(const std::string& path) {
   std::ifstream in(path);

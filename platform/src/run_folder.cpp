@@ -1,5 +1,7 @@
 #include "sslab/host/run_folder.h"
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -23,17 +25,26 @@ std::string read_text(const fs::path& p) {
   return s.str();
 }
 
-void write_text_atomic(const fs::path& p, const std::string& text) {
-  fs::path tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    SSLAB_CHECK(out, "cannot write '", tmp.string(), "'");
-    out << text;
-  }
-  fs::rename(tmp, p);
-}
-
 }  // namespace
+
+void write_file_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  errno = 0;
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  if (out) {
+    out << text;
+    out.close();
+  }
+  std::error_code ec;
+  if (out.good()) {
+    fs::rename(tmp, path, ec);
+    if (!ec) return;
+  }
+  int err = errno;
+  std::string why = ec ? ec.message() : err != 0 ? std::strerror(err) : "write failed";
+  fs::remove(tmp, ec);
+  throw UserError(str(path, ": cannot write (", why, ")"));
+}
 
 std::string default_run_dir(const Recipe& recipe) {
   char stamp[32];
@@ -45,9 +56,9 @@ std::string default_run_dir(const Recipe& recipe) {
 void create_run_folder(const std::string& run_dir, const Recipe& recipe) {
   fs::path dir(run_dir);
   fs::create_directories(dir / "checkpoints");
-  write_text_atomic(dir / "recipe.toml", recipe.to_toml());
-  write_text_atomic(dir / "source", fs::absolute(recipe.file()).lexically_normal().string() + "\n");
-  std::ofstream(dir / "metrics.jsonl", std::ios::trunc);
+  write_file_atomic((dir / "recipe.toml").string(), recipe.to_toml());
+  write_file_atomic((dir / "source").string(), fs::absolute(recipe.file()).lexically_normal().string() + "\n");
+  write_file_atomic((dir / "metrics.jsonl").string(), "");
 }
 
 Recipe load_run_recipe(const std::string& run_dir) {
@@ -71,7 +82,7 @@ void truncate_metrics(const std::string& file, int64_t step) {
     if (it == j.end() || !it->is_number_integer() || it->get<int64_t>() > step) continue;
     kept += line + "\n";
   }
-  write_text_atomic(file, kept);
+  write_file_atomic(file, kept);
 }
 
 }  // namespace sslab

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,7 +16,18 @@
 
 namespace sslab {
 
-MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app) {
+namespace {
+// A failed write to an append-only log (no space, quota, file size limit):
+// one clear line; the checkpoints already written stay loadable.
+void check_written(const std::ofstream& out, const std::string& path) {
+  if (out) return;
+  int err = errno;
+  throw UserError(str(path, ": cannot write (", err != 0 ? std::strerror(err) : "write failed",
+                      "); the run stops, its checkpoints are kept"));
+}
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path) : path_(path), out_(path, std::ios::app) {
   SSLAB_CHECK(out_, "cannot write metrics file '", path, "'");
 }
 
@@ -23,13 +35,17 @@ void MetricsWriter::write(int64_t step, const std::map<std::string, double>& met
   nlohmann::ordered_json line = nlohmann::ordered_json::object();
   line["step"] = step;
   for (const auto& [k, v] : metrics) line[k] = json_number(v, 9);
+  errno = 0;
   out_ << json_line(line) << "\n";
   out_.flush();
+  check_written(out_, path_);
 }
 
 // ---------------------------------------------------------------- CRC-32C
 
-uint32_t crc32c(const void* data, size_t size) {
+uint32_t crc32c(const void* data, size_t size) { return crc32c_extend(0, data, size); }
+
+uint32_t crc32c_extend(uint32_t crc, const void* data, size_t size) {
   static uint32_t table[256];
   static bool init = [] {
     for (uint32_t i = 0; i < 256; ++i) {
@@ -40,7 +56,7 @@ uint32_t crc32c(const void* data, size_t size) {
     return true;
   }();
   (void)init;
-  uint32_t crc = 0xFFFFFFFFu;
+  crc ^= 0xFFFFFFFFu;
   const auto* p = static_cast<const unsigned char*>(data);
   for (size_t i = 0; i < size; ++i) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
   return crc ^ 0xFFFFFFFFu;
@@ -106,6 +122,7 @@ TensorBoardWriter::TensorBoardWriter(const std::string& dir) {
 }
 
 void TensorBoardWriter::write_record(const std::string& data) {
+  errno = 0;
   uint64_t len = data.size();
   char header[8];
   std::memcpy(header, &len, 8);
@@ -132,7 +149,10 @@ void TensorBoardWriter::add_scalar(const std::string& tag_name, double value, in
   write_record(event);
 }
 
-void TensorBoardWriter::flush() { out_.flush(); }
+void TensorBoardWriter::flush() {
+  out_.flush();
+  check_written(out_, path_);
+}
 
 // ---------------------------------------------------------------- Progress
 

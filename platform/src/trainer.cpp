@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "sslab/host/recipe_schema.h"
 #include "sslab/host/run_log.h"
 #include "sslab/host/schedules.h"
+#include "sslab/host/signals.h"
 
 namespace fs = std::filesystem;
 
@@ -68,6 +70,9 @@ class Run {
   void end_step(int64_t step, StepMetrics& m);
   void log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples);
   std::map<std::string, double> reduced_means();
+  int stop_requested();
+  void report_skipped();
+  void stop(int signal);
 
   Recipe recipe_;
   TrainOptions options_;
@@ -86,7 +91,7 @@ class Run {
   std::unique_ptr<Progress> progress_;
   Accumulator acc_;
   std::vector<torch::Tensor> params_;
-  int64_t step_ = 0, total_steps_ = 0, accumulate_ = 1;
+  int64_t step_ = 0, total_steps_ = 0, accumulate_ = 1, saved_step_ = -1;
   bool resumed_ = false, bf16_ = false;
   double last_loss_ = 0;
   std::chrono::steady_clock::time_point t_log_;
@@ -133,7 +138,8 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   lo.seed = ctx.seed();
   lo.rank = ctx.rank();
   lo.world_size = ctx.world_size();
-  lo.skip_bad_samples = exp_->skips_bad_samples("train");
+  // on_error = "skip" is the split's dataset's (Experiment): it replaces an
+  // unreadable sample, here and in every evaluation that reads the split.
   loader_ = std::make_unique<Loader>(train_data, lo, exp_->pipelines());
   int64_t steps = train_.get_int("steps");
   total_steps_ = steps > 0 ? steps
@@ -171,9 +177,9 @@ void Run::broadcast_state() {
 void Run::setup_dir(const std::string& resume_dir) {
   if (!resume_dir.empty()) {
     dir_ = resume_dir;
-    std::string ckpt = latest_checkpoint(resume_dir);
-    if (!ckpt.empty()) {
-      step_ = restore_checkpoint(state(), ckpt);
+    if (!latest_checkpoint(resume_dir).empty()) {
+      auto ckpt = open_latest_checkpoint(resume_dir, exp_->context().device(), std::cerr);
+      step_ = restore_checkpoint(state(), *ckpt);
       resumed_ = true;
     }
   } else if (!options_.out.empty()) {
@@ -203,6 +209,8 @@ TrainResult Run::go() {
   for (const auto& [n, m] : exp_->modules()) m->train();
   t_log_ = std::chrono::steady_clock::now();
 
+  // SIGTERM, SIGINT, SIGUSR1: finish the step, checkpoint, exit kExitInterrupted.
+  std::optional<StopSignals> signals(std::in_place);
   while (step_ < total_steps_) {
     int64_t step = step_ + 1;
     set_lr(*optimizer_, lr_->at(step));
@@ -219,7 +227,17 @@ TrainResult Run::go() {
     schedule_ema_momentum(ctx, step, total_steps_);
     update_ema_targets(ctx);
     end_step(step, m);
+    if (int sig = stop_requested()) {
+      stop(sig);
+      report_skipped();
+      TrainResult stopped{dir_.string(), step_, last_loss_};
+      stopped.stopped_by = sig;
+      return stopped;
+    }
   }
+  // The final checkpoint is written: from here a signal stops at once
+  // ('sslab eval RUN_DIR' or '--resume' runs the evaluation again).
+  signals.reset();
   progress_->finish();
   if (comm_) comm_->barrier();  // every rank is done with collectives; rank 0 evaluates alone
   TrainResult result{dir_.string(), step_, last_loss_};
@@ -228,6 +246,7 @@ TrainResult Run::go() {
     EvalResults r = evaluate(*exp_, dir_.string());
     std::cout << eval_table(r);
   }
+  report_skipped();
   return result;
 }
 
@@ -290,8 +309,10 @@ void Run::end_step(int64_t step, StepMetrics& m) {
     samples_since_log_ = 0;
   }
   int64_t ckpt_every = ckpt_cfg_.get_int("every_steps");
-  if (((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps_) && exp_->context().rank() == 0)
-    save_checkpoint(state(), step, dir_.string(), ckpt_cfg_.get_int("keep"));
+  if (((ckpt_every > 0 && step % ckpt_every == 0) || step == total_steps_) && exp_->context().rank() == 0) {
+    save_checkpoint(state(), step, dir_.string(), ckpt_cfg_.get_int("keep_last"));
+    saved_step_ = step;
+  }
   int64_t release_every = train_.get_int("release_memory_every");
   if (release_every > 0 && step % release_every == 0) release_free_memory();
 }
@@ -299,15 +320,57 @@ void Run::end_step(int64_t step, StepMetrics& m) {
 // The accumulated metrics, averaged over ranks (skipped samples summed).
 std::map<std::string, double> Run::reduced_means() {
   std::map<std::string, double> m = acc_.means();
+  const auto skipped = static_cast<double>(exp_->skip_log().count());
   if (!comm_) {
-    if (loader_->skipped() > 0) m["skipped_samples"] = static_cast<double>(loader_->skipped());
+    if (skipped > 0) m["skipped_samples"] = skipped;
     return m;
   }
-  m["skipped_samples"] = static_cast<double>(loader_->skipped());
+  m["skipped_samples"] = skipped;
   m = average_metrics(*comm_, m);
   m["skipped_samples"] *= comm_->world_size();
   if (m["skipped_samples"] == 0) m.erase("skipped_samples");
   return m;
+}
+
+// What on_error = "skip" skipped (training and the evaluation): a paragraph
+// on stderr and every file in RUN_DIR/skipped.tsv (skipped.rank<r>.tsv on
+// ranks other than 0, which read other samples).
+void Run::report_skipped() {
+  const SkipLog& log = exp_->skip_log();
+  if (log.count() == 0) return;
+  int rank = exp_->context().rank();
+  std::string name = rank == 0 ? "skipped.tsv" : "skipped.rank" + std::to_string(rank) + ".tsv";
+  std::string file = (dir_ / name).string();
+  log.write_tsv(file);
+  std::cerr << (rank == 0 ? "" : "rank " + std::to_string(rank) + ": ") << log.summary(file);
+}
+
+// The signal that stops the run after this step, 0 to go on. Ranks agree
+// (a scalar all-reduce per step): torchrun forwards a signal to every
+// worker, but they need not receive it during the same step.
+int Run::stop_requested() {
+  int sig = StopSignals::received();
+  if (!comm_) return sig;
+  std::vector<torch::Tensor> flag{torch::full({1}, sig != 0 ? 1.0 : 0.0, torch::kFloat64)};
+  comm_->all_reduce_sum(flag);
+  if (flag[0].item<double>() == 0) return 0;
+  return sig != 0 ? sig : SIGTERM;  // another rank's signal: stop the same way
+}
+
+// Stops after the current step: a checkpoint of it (unless one was just
+// written), every rank waiting for it, and how to resume.
+void Run::stop(int signal) {
+  bool rank0 = exp_->context().rank() == 0;
+  if (rank0 && saved_step_ != step_) {
+    save_checkpoint(state(), step_, dir_.string(), ckpt_cfg_.get_int("keep_last"));
+    saved_step_ = step_;
+  }
+  if (comm_) comm_->barrier();  // nobody exits (and gets the job torn down) before the checkpoint is complete
+  progress_->finish();
+  if (!rank0) return;
+  std::cerr << "sslab train: stopped by " << StopSignals::name(signal) << " after step " << step_ << " of "
+            << total_steps_ << "; checkpoint " << latest_checkpoint(dir_.string()) << "\n"
+            << "resume with: sslab train --resume " << dir_.string() << std::endl;
 }
 
 void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples) {

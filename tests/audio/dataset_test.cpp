@@ -1,4 +1,5 @@
 // audio.manifest and audio.synthetic_voices built through the plugin.
+#include <filesystem>
 #include <set>
 
 #include <sslab/host/loader.h>
@@ -125,6 +126,55 @@ TEST(Manifest, CorruptClipFollowsTheLoaderPolicy) {
   sslab::Loader fail(ds, lo);
   std::string msg = user_error([&] { fail.next(); });
   EXPECT_NE(msg.find(dir / "bad.wav"), std::string::npos) << msg;
+}
+
+// on_error = "skip" holds in every path that reads a split: training, the
+// [eval] probes, a plugin's evaluator and sslab eval; the end of the run
+// names the files and lists them in the run folder.
+TEST(Manifest, SkipPolicyHoldsInTrainingAndEveryEvaluation) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path() / "clips");
+  std::string text = "path\tspeaker\tsplit\n";
+  for (int i = 0; i < 24; ++i) {
+    std::string name = "clips/c" + std::to_string(i) + ".wav";
+    write_sound(dir / name, sine(i % 2 ? 600 : 200, 0.5, 16000), 1, 16000, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    text += name + "\t" + (i % 2 ? "b" : "a") + (i % 4 == 3 ? "\ttest\n" : "\ttrain\n");
+  }
+  std::string manifest = dir.write("manifest.tsv", text);
+  dir.write("clips/c1.wav", "RIFF this train clip is not a wave file");
+  dir.write("clips/c3.wav", "RIFF nor is this test clip");
+  auto split = [&](const std::string& name) {
+    return "[data." + name + "]\ntype = \"audio.manifest\"\nmanifest = \"" + manifest + "\"\nsplit = \"" + name +
+           "\"\nlabel = \"speaker\"\nseconds = 0.4\non_error = \"skip\"\n";
+  };
+  std::string recipe = dir.write(
+      "r.toml", "name = \"skip\"\n[plugins]\nload = [\"audio\"]\n" + split("train") + split("test") +
+                    "[encoders.audio]\ntype = \"audio.cpc_encoder\"\nchannels = 16\ncontext_dim = 16\n"
+                    "features = \"logmel\"\n[[objectives]]\ntype = \"audio.cpc\"\nencoder = \"audio\"\n"
+                    "prediction_steps = 2\nnegatives = 4\n[[evaluators]]\ntype = \"audio.label_probes\"\n"
+                    "labels = [\"label.speaker\"]\nprobe_epochs = 5\n[train]\nsteps = 4\nbatch_size = 6\n"
+                    "threads = 1\nworkers = 1\n[log]\nprogress = \"none\"\n[eval]\nraw_baseline = false\n"
+                    "probe_epochs = 5\n");
+  auto r = sslab_test::run(sslab_test::sslab_cli() + " train " + recipe + " --out " + dir / "run");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipped 2 unreadable samples (on_error = \"skip\"; test: 1, train: 1)"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find(dir / "clips/c1.wav"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(dir / "clips/c3.wav"), std::string::npos) << r.err;
+  std::string listed = sslab_test::read_text(dir / "run/skipped.tsv");
+  EXPECT_NE(listed.find("train\t1\t" + dir / "clips/c1.wav"), std::string::npos) << listed;
+  EXPECT_NE(listed.find("test\t0\t" + dir / "clips/c3.wav"), std::string::npos) << listed;
+  auto results = sslab_test::read_json(dir / "run/eval.json");
+  EXPECT_TRUE(results.contains("linear_probe")) << results.dump();
+  EXPECT_EQ(sslab_test::metric(dir / "run", "skipped_samples").back(), 1.0);  // 3 batches an epoch read every train clip
+  auto e = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_NE(e.err.find("skipped 2 unreadable samples"), std::string::npos) << e.err;
+  EXPECT_TRUE(std::filesystem::exists(dir / "run/skipped_eval.tsv"));
+  // Under "fail" the same test clip stops the evaluation, naming it.
+  auto f = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "run" + " --set data.test.on_error=\"fail\"");
+  EXPECT_EQ(f.exit_code, 2);
+  EXPECT_NE(f.err.find(dir / "clips/c3.wav"), std::string::npos) << f.err;
 }
 
 TEST(SyntheticVoices, DeterministicLabelledAndSeeded) {

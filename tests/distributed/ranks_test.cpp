@@ -2,11 +2,17 @@
 // rank with the whole batch, resume across world sizes, a killed rank stops
 // the other, a bad environment is a clear error, and torchrun launches it.
 #include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
 #include <fstream>
 #include <regex>
 #include <sstream>
+#include <thread>
 
+#include "sslab/host/checkpoint.h"
 #include "sslab/host/experiment.h"
+#include "sslab/host/signals.h"
 #include "sslab/host/trainer.h"
 #include "test_util.h"
 
@@ -93,6 +99,35 @@ TEST(Ranks, ResumeWithAnotherWorldSize) {
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.out.find("resumed at step 8"), std::string::npos) << resumed.out;
   expect_same_weights(tmp / "one", tmp / "two");
+}
+
+// A signal to one rank stops both after the same step: one checkpoint,
+// exit 75 everywhere, and the run resumes.
+TEST(Ranks, SignalToOneRankStopsBothAfterTheSameStep) {
+  TempDir tmp;
+  int port = free_port();
+  auto rank = [&](int r) {
+    return "env RANK=" + std::to_string(r) + " LOCAL_RANK=" + std::to_string(r) +
+           " WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + sslab_cli() + " train " +
+           kRecipe + " --no-eval --set train.steps=100000 --set log.every_steps=1 --set log.progress=none --out " +
+           tmp / "run";
+  };
+  sslab_test::Background r0(rank(0)), r1(rank(1));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (sslab_test::metric_lines(tmp / "run") < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  r1.signal(SIGTERM);
+  auto a = r0.wait(), b = r1.wait();
+  EXPECT_EQ(a.exit_code, sslab::kExitInterrupted) << a.err;
+  EXPECT_EQ(b.exit_code, sslab::kExitInterrupted) << b.err;
+  EXPECT_NE(a.err.find("resume with: sslab train --resume " + tmp / "run"), std::string::npos) << a.err;
+  std::string ckpt = sslab::latest_checkpoint(tmp / "run");
+  ASSERT_FALSE(ckpt.empty());
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(a.err, m, std::regex("after step ([0-9]+) of"))) << a.err;
+  char name[32];
+  std::snprintf(name, sizeof(name), "step-%09d.pt", std::stoi(m[1]));
+  EXPECT_NE(ckpt.find(name), std::string::npos) << ckpt;
 }
 
 TEST(Ranks, AKilledRankStopsTheOtherWithAClearError) {

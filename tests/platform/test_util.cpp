@@ -60,6 +60,47 @@ RunResult run(const std::string& command) {
   return r;
 }
 
+Background::Background(const std::string& command) {
+  std::string out = tmp_ / "stdout", err = tmp_ / "stderr", line = "exec " + command;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!freopen(out.c_str(), "w", stdout) || !freopen(err.c_str(), "w", stderr)) _exit(127);
+    execl("/bin/sh", "sh", "-c", line.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  if (pid < 0) throw std::runtime_error("fork failed for " + command);
+  pid_ = pid;
+}
+
+Background::~Background() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+}
+
+void Background::signal(int sig) const {
+  if (pid_ > 0) kill(pid_, sig);
+}
+
+RunResult Background::wait() {
+  RunResult r;
+  int status = 0;
+  if (pid_ > 0 && waitpid(pid_, &status, 0) == pid_)
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  pid_ = -1;
+  r.out = read_text(tmp_ / "stdout");
+  r.err = read_text(tmp_ / "stderr");
+  return r;
+}
+
+size_t metric_lines(const std::string& run_dir) {
+  std::istringstream lines(read_text(run_dir + "/metrics.jsonl"));
+  size_t n = 0;
+  for (std::string line; std::getline(lines, line);) n += !line.empty();
+  return n;
+}
+
 std::string sslab_cli() { return std::string("'") + SSLAB_CLI + "'"; }
 
 nlohmann::json read_json(const std::string& file) {

@@ -44,6 +44,24 @@ struct RunResult {
 };
 // Runs `command` with /bin/sh, capturing stdout and stderr.
 RunResult run(const std::string& command);
+
+// A command started in the background (`/bin/sh -c "exec COMMAND"`, so the
+// pid is the command's own), its stdout and stderr captured.
+class Background {
+ public:
+  explicit Background(const std::string& command);
+  ~Background();  // SIGKILLs and reaps a command still running
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  int pid() const { return pid_; }
+  void signal(int sig) const;
+  // Waits for the end: exit code, or 128 + the signal that ended it.
+  RunResult wait();
+
+ private:
+  TempDir tmp_;
+  int pid_ = -1;
+};
 // The built sslab command, quoted for the shell.
 std::string sslab_cli();
 
@@ -52,6 +70,8 @@ nlohmann::json read_json(const std::string& file);
 // The values of `key` in each line of RUN_DIR/metrics.jsonl that has it (NaN
 // for null); throws naming the line when a line is not JSON.
 std::vector<double> metric(const std::string& run_dir, const std::string& key);
+// Non-empty lines in RUN_DIR/metrics.jsonl so far (0 when it does not exist).
+size_t metric_lines(const std::string& run_dir);
 
 // Starts `sslab train <args>` (which must write its run folder to run_dir)
 // in the background and SIGKILLs it as soon as its first checkpoint exists.

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "sslab/host/experiment.h"
 #include "sslab/host/loader.h"
 #include "test_util.h"
 
@@ -150,6 +151,42 @@ TEST(Loader, BadFileFailsByDefaultAndIsSkippedAndCountedOnRequest) {
   EXPECT_EQ(skip.next().size, 9);
   EXPECT_EQ(skip.next().size, 9);
   EXPECT_EQ(skip.skipped(), 2);
+}
+
+// The skip policy as the Experiment applies it to a split: a bad sample's
+// place is taken by the next readable one, each bad file recorded once and
+// not read again; a run of bad samples longer than the limit is an error.
+TEST(SkipUnreadable, ReplacesBadSamplesAndRecordsEachOnce) {
+  auto log = std::make_shared<sslab::SkipLog>();
+  auto data = sslab::skip_unreadable(std::make_shared<Counting>(10, std::set<int64_t>{3, 4, 9}), "train", log, 5);
+  EXPECT_EQ(data->size(), 10);
+  EXPECT_EQ(data->get(2).at("x").item<float>(), 2);
+  EXPECT_EQ(data->get(3).at("x").item<float>(), 5);
+  EXPECT_EQ(data->get(4).at("x").item<float>(), 5);
+  EXPECT_EQ(data->get(9).at("x").item<float>(), 0);  // wraps around
+  EXPECT_EQ(data->get(3).at("x").item<float>(), 5);
+  auto entries = log->entries();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[0].index, 3);
+  EXPECT_EQ(entries[0].path, "sample-3.bin");
+  EXPECT_EQ(entries[2].index, 9);
+  std::string summary = log->summary("run/skipped.tsv");
+  EXPECT_NE(summary.find("skipped 3 unreadable samples (on_error = \"skip\"; train: 3)"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("sample-9.bin: corrupt"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("all listed in run/skipped.tsv"), std::string::npos) << summary;
+
+  // Through the loader: batches keep their size.
+  LoaderOptions o;
+  o.batch_size = 5;
+  Loader loader(data, o);
+  EXPECT_EQ(loader.next().size, 5);
+  EXPECT_EQ(loader.next().size, 5);
+
+  auto broken = sslab::skip_unreadable(std::make_shared<Counting>(10, std::set<int64_t>{1, 2, 3, 4, 5, 6, 7}), "test",
+                                       std::make_shared<sslab::SkipLog>(), 3);
+  std::string msg = sslab_test::user_error([&] { broken->get(2); });
+  EXPECT_NE(msg.find("sample-2.bin: sample 2 of split 'test' and the 3 after it are all unreadable"), std::string::npos)
+      << msg;
 }
 
 TEST(Loader, TooSmallDatasetIsAClearError) {

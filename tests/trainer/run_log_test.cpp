@@ -36,6 +36,18 @@ TEST(RunLog, MetricsLinesAreJsonEvenForKeysWithQuotesAndBackslashes) {
   EXPECT_EQ(sslab_test::metric(dir.str(), "a\"b\\c"), std::vector<double>{1.5});
 }
 
+// A full disk (/dev/full: every write fails with ENOSPC) is one clear error
+// naming the file, for the metrics log and for whole files written atomically.
+TEST(RunLog, FailedWritesNameTheFileAndTheReason) {
+  sslab::MetricsWriter w("/dev/full");
+  std::string msg = sslab_test::user_error([&] { w.write(1, {{"loss", 0.5}}); });
+  EXPECT_NE(msg.find("/dev/full: cannot write (No space left on device)"), std::string::npos) << msg;
+  sslab_test::TempDir dir;
+  msg = sslab_test::user_error([&] { sslab::write_file_atomic(dir / "no/such/folder/eval.json", "{}"); });
+  EXPECT_NE(msg.find(dir / "no/such/folder/eval.json: cannot write ("), std::string::npos) << msg;
+  EXPECT_FALSE(sslab_test::fs::exists(dir / "no/such/folder/eval.json.tmp"));
+}
+
 // On resume, lines after the checkpoint's step go; so do lines that are not
 // JSON objects with an integer step (a line half written when the run died).
 TEST(RunLog, TruncateMetricsKeepsLinesUpToTheStepAndDropsBrokenOnes) {

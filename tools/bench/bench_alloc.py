@@ -6,6 +6,8 @@ freed blocks and faults them in again every step (~8 us a page on these
 VMs). To compare the frameworks rather than the allocators, the benchmark
 re-executes itself with the same jemalloc settings preloaded unless
 `--python-alloc glibc` is given (useful to see the allocator's own cost).
+It also gives the Python side sslab's OpenMP wait policy (PASSIVE unless
+OMP_WAIT_POLICY is set).
 """
 import os
 import sys
@@ -15,7 +17,13 @@ CONF = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 
 def ensure(alloc):
-    """Re-exec under jemalloc when alloc == 'jemalloc'; returns a description."""
+    """Re-exec under jemalloc when alloc == 'jemalloc'; returns a description.
+
+    Either way the Python side gets sslab's OpenMP default too: sslab sets
+    OMP_WAIT_POLICY=PASSIVE unless the environment says otherwise, and the
+    OpenMP runtime reads it only when it is loaded, hence the re-exec."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
     if alloc == "glibc":
         return "glibc malloc"
     if os.environ.get("SSLAB_BENCH_ALLOC") == "jemalloc":

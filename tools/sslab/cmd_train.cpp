@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "sslab/host/evaluation.h"
 #include "sslab/host/recipe_schema.h"
+#include "sslab/host/signals.h"
 #include "sslab/host/trainer.h"
 
 namespace sslab::cli {
@@ -35,6 +36,7 @@ int cmd_train(const Args& args) {
     if (recipe_file.empty()) throw po::error("a recipe file (or --resume RUN_DIR) is required");
     result = train(Recipe::load(recipe_file, sets), options);
   }
+  if (result.stopped_by != 0) return kExitInterrupted;  // the trainer said where the checkpoint is
   std::cout << "trained " << result.steps << " steps, final loss " << result.final_loss << "; run folder "
             << result.run_dir << "\n";
   return 0;
@@ -62,8 +64,7 @@ int cmd_eval(const Args& args) {
   for (const auto& p : protocols)
     if (!std::count(eval_protocols().begin(), eval_protocols().end(), p))
       throw po::error("unknown protocol '" + p + "'; " + suggestion_text(p, eval_protocols()));
-  std::string ckpt = latest_checkpoint(run_dir);
-  SSLAB_CHECK(!ckpt.empty(), run_dir, ": no checkpoint to evaluate");
+  SSLAB_CHECK(!latest_checkpoint(run_dir).empty(), run_dir, ": no checkpoint to evaluate");
   Recipe stored = load_run_recipe(run_dir);
   std::vector<std::string> all_sets = sets;
   if (!protocols.empty()) {
@@ -75,7 +76,7 @@ int cmd_eval(const Args& args) {
   set_threads(recipe.at("train").validate(train_schema(), {}).get_int("threads"));
   PluginHost host;
   Experiment exp(recipe, host);
-  load_weights(exp, ckpt);
+  load_weights(exp, *open_latest_checkpoint(run_dir, exp.context().device(), std::cerr));
   for (const auto& [n, m] : exp.modules()) m->eval();
   if (!protocols.empty()) {
     // Only the [eval] protocols asked for, not the recipe's [[evaluators]].
@@ -98,6 +99,13 @@ int cmd_eval(const Args& args) {
     }
   }
   std::cout << (json ? eval_json(results) : eval_table(results));
+  // What on_error = "skip" skipped, beside the results it affected.
+  if (exp.skip_log().count() > 0) {
+    std::string listed = out_file.empty() ? (sets.empty() ? (std::filesystem::path(run_dir) / "skipped_eval.tsv").string() : "")
+                                          : out_file + ".skipped.tsv";
+    if (!listed.empty()) exp.skip_log().write_tsv(listed);
+    std::cerr << exp.skip_log().summary(listed);
+  }
   if (!sets.empty() && out_file.empty())
     std::cerr << "with --set the results are not saved (" << run_dir << "/eval.json is the training's); "
               << "pass --out FILE to keep them\n";

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -40,6 +41,15 @@ using Command = int (*)(const sslab::cli::Args&);
 // Keeps freed memory in the process: a training step allocates and frees
 // the same large tensors every time, and returning them to the kernel makes
 // every step fault its pages in again (slow on VMs).
+// OpenMP threads that spin while they wait steal the core of whatever else
+// runs on the machine, and a spinning team whose partner is descheduled
+// collapses (a 2-thread MAE step: 14x slower beside one busy process). The
+// OpenMP runtime reads OMP_WAIT_POLICY when it is loaded, before main, so the
+// default is set from the executable's pre-initialisers, which run before any
+// shared library's; a value the user set is kept. Measurements: docs/trainer.md.
+void default_omp_wait_policy(int, char**, char**) { setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0); }
+__attribute__((section(".preinit_array"), used)) void (*const preinit_omp)(int, char**, char**) = default_omp_wait_policy;
+
 void tune_allocator() {
 #ifndef SSLAB_WITH_JEMALLOC
   if (std::getenv("SSLAB_DEFAULT_MALLOC")) return;
@@ -108,6 +118,9 @@ __attribute__((visibility("default"))) const char* malloc_conf = "dirty_decay_ms
 
 int main(int argc, char** argv) {
   tune_allocator();
+  // A file size limit (ulimit -f) makes a write fail with EFBIG, which the
+  // writers report as one clear error, instead of killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
   std::map<std::string, Command> commands = {
       {"plugins", sslab::cli::cmd_plugins},
       {"check", sslab::cli::cmd_check},

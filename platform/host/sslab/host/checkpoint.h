@@ -8,10 +8,16 @@
 //   optimizer, probe_optimizer/<encoder>               optimizer archives
 //
 // Files are checkpoints/step-<9 digits>.pt in the run folder, written
-// atomically (a reader sees the old or the new file).
+// atomically (a reader sees the old or the new file) and flushed to the disk,
+// each with step-<9 digits>.pt.crc32c beside it ("crc32c <hex> bytes <n>"),
+// which the reader checks: LibTorch's own reader notices a cut file but not
+// a damaged byte.
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <ostream>
+#include <vector>
 #include <string>
 
 #include <torch/torch.h>
@@ -29,11 +35,21 @@ class Recipe;
 // The checkpoint format this sslab writes (and the newest it reads).
 constexpr int64_t kCheckpointFormat = 1;
 
+class CheckpointReader;
+
+// The checkpoint files of a run folder, newest first.
+SSLAB_API std::vector<std::string> checkpoints_newest_first(const std::string& run_dir);
 // The newest checkpoint file of a run folder, or "" if none.
 SSLAB_API std::string latest_checkpoint(const std::string& run_dir);
+// The newest checkpoint that reads back whole (zip structure and checksum):
+// an unreadable newest one is passed over with a warning naming both files.
+// UserError when the folder has none, or none is readable.
+SSLAB_API std::unique_ptr<CheckpointReader> open_latest_checkpoint(const std::string& run_dir,
+                                                                   const torch::Device& device, std::ostream& warnings);
 // Loads the module weights of a checkpoint into an experiment's modules;
 // returns the checkpoint's step.
 SSLAB_API int64_t load_weights(Experiment& exp, const std::string& checkpoint);
+SSLAB_API int64_t load_weights(Experiment& exp, CheckpointReader& checkpoint);
 
 // Writes one checkpoint, key by key.
 class CheckpointWriter {
@@ -44,7 +60,9 @@ class CheckpointWriter {
   void tensor(const std::string& key, const torch::Tensor& value);
   void module(const std::string& key, torch::nn::Module& m);
   void optimizer(const std::string& key, torch::optim::Optimizer& o);
-  // Atomically: to file.tmp, then renamed.
+  // Atomically: to file.tmp, flushed, its checksum written, then renamed.
+  // A failed write (no space, quota, read-only) is a UserError naming the
+  // file and the reason; nothing is left behind and older files are intact.
   void save(const std::string& file);
 
  private:
@@ -82,10 +100,11 @@ struct TrainingState {
   Accumulator& accumulator;
 };
 
-// Saves checkpoints/step-<step>.pt under run_dir and keeps the newest `keep`.
+// Saves checkpoints/step-<step>.pt under run_dir; once it is complete, deletes
+// all but the newest `keep` (checkpoint.keep_last).
 void save_checkpoint(const TrainingState& state, int64_t step, const std::string& run_dir, int64_t keep);
 // Restores everything from `file` (the loader position and the random
 // generator included) and returns the checkpoint's step.
-int64_t restore_checkpoint(const TrainingState& state, const std::string& file);
+int64_t restore_checkpoint(const TrainingState& state, CheckpointReader& checkpoint);
 
 }  // namespace sslab

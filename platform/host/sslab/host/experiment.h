@@ -4,6 +4,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,41 @@ struct HostAccess {
   static std::map<std::string, BuildContext::EmaTarget>& ema_targets(BuildContext& c) { return c.ema_targets_; }
 };
 
+// The samples skipped as unreadable under data.<split>.on_error = "skip",
+// each (split, index) once, in the order found. Thread-safe.
+class SSLAB_API SkipLog {
+ public:
+  struct Entry {
+    std::string split;
+    int64_t index = 0;
+    std::string path;  // the file named by the DataError
+    std::string what;  // its message
+  };
+  void record(const std::string& split, int64_t index, const DataError& error);
+  bool known_bad(const std::string& split, int64_t index) const;
+  std::vector<Entry> entries() const;
+  int64_t count() const;
+  // One paragraph for stderr: how many, per split, and the first few files;
+  // "" when nothing was skipped.
+  std::string summary(const std::string& listed_in) const;
+  // Writes every entry as TSV (split, index, path, error); false when there are none.
+  bool write_tsv(const std::string& file) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
+  std::set<std::pair<std::string, int64_t>> seen_;
+};
+
+// A split read under on_error = "skip": a sample whose file is unreadable is
+// recorded in the log and replaced by the next readable sample of the split
+// (index + 1, + 2, ..., wrapping), so every path that reads the split
+// (training, probes, fine-tuning, sslab eval, plugins' evaluators) gets a
+// sample and batches keep their size. More than `max_consecutive` unreadable
+// samples in a row is a DataError: the data, not a file, is broken.
+SSLAB_API std::shared_ptr<Dataset> skip_unreadable(std::shared_ptr<Dataset> inner, std::string split,
+                                                  std::shared_ptr<SkipLog> log, int64_t max_consecutive = 1000);
+
 struct ObjectiveSlot {
   std::string name;  // for logs: the `name` key, else the type (made unique)
   double weight = 1.0;
@@ -60,6 +97,8 @@ class SSLAB_API Experiment {
   const std::map<std::string, int>& views() const { return views_; }
   // Whether the split skips bad samples (data.<split>.on_error = "skip").
   bool skips_bad_samples(const std::string& split) const;
+  // What the skipping splits have skipped so far (training and evaluation).
+  const SkipLog& skip_log() const { return *skip_log_; }
 
   // Every trainable module by name: "encoders.<n>", "heads.<n>", "objectives.<i>".
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> modules() const;
@@ -75,6 +114,7 @@ class SSLAB_API Experiment {
   std::vector<ObjectiveSlot> objectives_;
   std::vector<std::pair<std::string, std::shared_ptr<Evaluator>>> evaluators_;
   std::map<std::string, bool> skip_;
+  std::shared_ptr<SkipLog> skip_log_ = std::make_shared<SkipLog>();
 };
 
 // A dataset restricted to its first `limit` samples.

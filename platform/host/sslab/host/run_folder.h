@@ -15,6 +15,10 @@ std::string default_run_dir(const Recipe& recipe);
 // A fresh run: creates checkpoints/, writes recipe.toml and source, and an
 // empty metrics.jsonl.
 void create_run_folder(const std::string& run_dir, const Recipe& recipe);
+// Writes a whole file atomically (to path.tmp, then renamed); a failed write
+// (no space, quota, read-only) is a UserError naming the file and the reason,
+// and leaves the old file as it was.
+SSLAB_API void write_file_atomic(const std::string& path, const std::string& text);
 // Reads the resolved recipe stored in a run folder.
 SSLAB_API Recipe load_run_recipe(const std::string& run_dir);
 

@@ -16,9 +16,11 @@ namespace sslab {
 class SSLAB_API MetricsWriter {
  public:
   explicit MetricsWriter(const std::string& path);
+  // UserError naming the file when the write fails (no space, quota).
   void write(int64_t step, const std::map<std::string, double>& metrics);
 
  private:
+  std::string path_;
   std::ofstream out_;
 };
 
@@ -39,6 +41,8 @@ class SSLAB_API TensorBoardWriter {
 
 // CRC-32C (Castagnoli) and TFRecord's masked form; exposed for tests.
 SSLAB_API uint32_t crc32c(const void* data, size_t size);
+// The CRC-32C of (what gave `crc`) followed by `data`: crc32c_extend(0, d, n) == crc32c(d, n).
+SSLAB_API uint32_t crc32c_extend(uint32_t crc, const void* data, size_t size);
 SSLAB_API uint32_t masked_crc32c(const void* data, size_t size);
 
 // A progress bar with rate and ETA on a terminal, plain lines otherwise.

@@ -29,6 +29,7 @@ struct TrainResult {
   std::string run_dir;
   int64_t steps = 0;
   double final_loss = 0;
+  int stopped_by = 0;  // the signal that stopped the run after `steps` (checkpoint written), 0 if it finished
 };
 
 // Trains a recipe (or resumes a run). Throws UserError for bad input and
