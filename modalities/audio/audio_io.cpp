@@ -202,6 +202,13 @@ std::vector<float> resample(const std::vector<float>& samples, int64_t from_rate
     }
   };
   thread_local Contexts contexts;
+  // Bounded: a data set whose files claim many different rates must not
+  // grow the cache without end (found by fuzzing).
+  constexpr size_t kMaxCachedRatePairs = 8;
+  if (contexts.by_rates.size() >= kMaxCachedRatePairs && !contexts.by_rates.count({from_rate, to_rate})) {
+    for (auto& kv : contexts.by_rates) swr_free(&kv.second);
+    contexts.by_rates.clear();
+  }
   SwrContext*& swr = contexts.by_rates[{from_rate, to_rate}];
   if (!swr) {
     AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;

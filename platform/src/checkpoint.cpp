@@ -24,6 +24,8 @@ namespace sslab {
 
 namespace {
 
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
 bool is_checkpoint_name(const std::string& f) {
   return f.rfind("step-", 0) == 0 && f.size() > 8 && f.substr(f.size() - 3) == ".pt";
 }
@@ -193,19 +195,28 @@ CheckpointReader::CheckpointReader(const std::string& file, const torch::Device&
     std::snprintf(got, sizeof(got), "%08x", crc);
     SSLAB_CHECK(hex == got, file, ": the checkpoint is damaged (its CRC-32C is ", got, ", ", hex, " when written)");
   }
+  // LibTorch throws c10::Error, torch::jit::ErrorReport or std::runtime_error
+  // for a damaged archive: each is a file the user can fix, not a bug.
   try {
     in_.load_from(file, device);
   } catch (const c10::Error& e) {
     throw UserError(str(file, ": not a readable sslab checkpoint (", e.what_without_backtrace(), ")"));
+  } catch (const std::exception& e) {
+    throw UserError(str(file, ": not a readable sslab checkpoint (", first_line(e.what()), ")"));
   }
   torch::Tensor v;
-  SSLAB_CHECK(in_.try_read("format_version", v), file, ": not an sslab checkpoint (no format_version)");
+  SSLAB_CHECK(in_.try_read("format_version", v) && v.numel() == 1 && !v.is_floating_point(), file,
+              ": not an sslab checkpoint (no format_version)");
   int64_t version = v.item<int64_t>();
   SSLAB_CHECK(version <= kCheckpointFormat, file, ": checkpoint format ", version,
               " is newer than this sslab reads (", kCheckpointFormat, "); update sslab");
 }
 
-int64_t CheckpointReader::scalar(const std::string& key) { return tensor(key).item<int64_t>(); }
+int64_t CheckpointReader::scalar(const std::string& key) {
+  torch::Tensor t = tensor(key);
+  SSLAB_CHECK(t.numel() == 1 && !t.is_floating_point(), file_, ": checkpoint '", key, "' is not an integer scalar");
+  return t.item<int64_t>();
+}
 
 bool CheckpointReader::bytes(const std::string& key, std::string& value) {
   torch::Tensor t;
@@ -217,7 +228,7 @@ bool CheckpointReader::bytes(const std::string& key, std::string& value) {
 
 torch::Tensor CheckpointReader::tensor(const std::string& key) {
   torch::Tensor t;
-  in_.read(key, t);
+  SSLAB_CHECK(in_.try_read(key, t), file_, ": checkpoint has no '", key, "' (is it damaged?)");
   return t;
 }
 
@@ -248,7 +259,11 @@ void CheckpointReader::module(const std::string& key, torch::nn::Module& m) {
 bool CheckpointReader::optimizer(const std::string& key, torch::optim::Optimizer& o) {
   torch::serialize::InputArchive sub;
   if (!in_.try_read(key, sub)) return false;
-  o.load(sub);
+  try {
+    o.load(sub);
+  } catch (const c10::Error& e) {
+    throw UserError(str(file_, ": checkpoint '", key, "' does not fit the recipe's optimizer: ", e.what_without_backtrace()));
+  }
   return true;
 }
 

@@ -275,5 +275,16 @@ TEST_F(CliCommands, APluginCannotTakeABuiltInCommand) {
   EXPECT_THAT(r.out, HasSubstr("--resume"));
 }
 
+// OpenMP threads wait passively unless the environment says otherwise: the
+// runtime reads OMP_WAIT_POLICY when it loads, before main (it prints what it
+// read under OMP_DISPLAY_ENV).
+TEST(Cli, OpenMpWaitsPassivelyByDefault) {
+  auto r = run("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=true " + sslab_cli() + " --version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("OMP_WAIT_POLICY = 'PASSIVE'"));
+  r = run("env OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=true " + sslab_cli() + " --version");
+  EXPECT_THAT(r.err, HasSubstr("OMP_WAIT_POLICY = 'ACTIVE'"));
+}
+
 }  // namespace
 }  // namespace sslab_test

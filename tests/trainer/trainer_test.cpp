@@ -287,6 +287,18 @@ TEST(Trainer, DamagedNewestCheckpointFallsBackToThePreviousOne) {
   EXPECT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.out.find("resumed at step 2"), std::string::npos) << resumed.out;
   EXPECT_NE(resumed.err.find("using the previous one, " + older), std::string::npos) << resumed.err;
+  // Without its checksum file (a checkpoint from elsewhere), damage inside the
+  // archive's pickled structure is still a user's error naming the file
+  // (LibTorch throws torch::jit::ErrorReport for it; found by fuzzing).
+  std::string foreign = sslab_test::read_text(older);
+  size_t at = foreign.find("__torch__");
+  ASSERT_NE(at, std::string::npos);
+  foreign[at + 2] = 'X';
+  dir.write("foreign/checkpoints/step-000000002.pt", foreign);
+  dir.write("foreign/recipe.toml", sslab_test::read_text(dir / "run/recipe.toml"));
+  auto bad = sslab_test::run(sslab_test::sslab_cli() + " eval " + dir / "foreign" + " --out " + dir / "f.json");
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
+  EXPECT_NE(bad.err.find("step-000000002.pt: not a readable sslab checkpoint ("), std::string::npos) << bad.err;
   // The resumed run wrote step 4 anew; damage every checkpoint now.
   for (const auto& f : sslab::checkpoints_newest_first(dir / "run")) dir.write(f.substr(dir.str().size() + 1), "junk");
   auto r = sslab_test::run(sslab_test::sslab_cli() + " train --resume " + dir / "run" + " --no-eval");
