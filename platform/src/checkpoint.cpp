@@ -80,6 +80,8 @@ std::unique_ptr<CheckpointReader> open_latest_checkpoint(const std::string& run_
         warnings << "warning: the newest checkpoint is unreadable (" << first_error << "); using the previous one, "
                  << all[i] << std::endl;
       return reader;
+    } catch (const CheckpointFormatError&) {
+      throw;  // whole, but from a newer sslab: an older checkpoint is no substitute
     } catch (const UserError& e) {
       if (i == 0) first_error = e.what();
     }
@@ -208,8 +210,9 @@ CheckpointReader::CheckpointReader(const std::string& file, const torch::Device&
   SSLAB_CHECK(in_.try_read("format_version", v) && v.numel() == 1 && !v.is_floating_point(), file,
               ": not an sslab checkpoint (no format_version)");
   int64_t version = v.item<int64_t>();
-  SSLAB_CHECK(version <= kCheckpointFormat, file, ": checkpoint format ", version,
-              " is newer than this sslab reads (", kCheckpointFormat, "); update sslab");
+  if (version > kCheckpointFormat)
+    throw CheckpointFormatError(str(file, ": checkpoint format ", version, " is newer than this sslab reads (",
+                                    kCheckpointFormat, "); update sslab"));
 }
 
 int64_t CheckpointReader::scalar(const std::string& key) {

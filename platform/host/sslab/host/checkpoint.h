@@ -22,6 +22,7 @@
 
 #include <torch/torch.h>
 
+#include "sslab/error.h"
 #include "sslab/export.h"
 
 namespace sslab {
@@ -37,12 +38,19 @@ constexpr int64_t kCheckpointFormat = 1;
 
 class CheckpointReader;
 
+// A whole checkpoint written by a newer sslab (format above kCheckpointFormat).
+class SSLAB_API CheckpointFormatError : public UserError {
+ public:
+  using UserError::UserError;
+};
+
 // The checkpoint files of a run folder, newest first.
 SSLAB_API std::vector<std::string> checkpoints_newest_first(const std::string& run_dir);
 // The newest checkpoint file of a run folder, or "" if none.
 SSLAB_API std::string latest_checkpoint(const std::string& run_dir);
 // The newest checkpoint that reads back whole (zip structure and checksum):
-// an unreadable newest one is passed over with a warning naming both files.
+// an unreadable newest one is passed over with a warning naming both files
+// (one from a newer sslab is not: CheckpointFormatError).
 // UserError when the folder has none, or none is readable.
 SSLAB_API std::unique_ptr<CheckpointReader> open_latest_checkpoint(const std::string& run_dir,
                                                                    const torch::Device& device, std::ostream& warnings);
