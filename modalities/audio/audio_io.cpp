@@ -79,7 +79,7 @@ void check_wav_data_size(const std::string& path) {
                         str("truncated WAV: the data chunk declares ", size, " bytes but the file holds ", available));
       return;
     }
-    pos += 8 + size + (size & 1);
+    pos += 8 + uint64_t{size} + (size & 1);  // 64-bit: a size near 4 GiB must not wrap (found by fuzzing)
   }
 }
 

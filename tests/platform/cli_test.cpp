@@ -286,5 +286,56 @@ TEST(Cli, OpenMpWaitsPassivelyByDefault) {
   EXPECT_THAT(r.err, HasSubstr("OMP_WAIT_POLICY = 'ACTIVE'"));
 }
 
+// sslab doc: what a component's schema declares, with no other change:
+// every key with its type, default, range or choices, and an example table.
+TEST(Doc, ShowsEveryDeclaredKeyWithItsDefault) {
+  std::string path = std::string(" --path ") + SSLAB_TEST_PLUGIN_DIR;
+  auto r = run(sslab_cli() + " doc doc_keys.data --json" + path);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("kind"), "dataset");
+  EXPECT_EQ(j.at("plugin"), "doc_keys");
+  std::map<std::string, nlohmann::json> keys;
+  for (const auto& k : j.at("keys")) keys[k.at("name")] = k;
+  ASSERT_EQ(keys.size(), 7u) << r.out;  // five declared, limit and on_error for every dataset
+  EXPECT_EQ(keys["size"].at("default"), "16");
+  EXPECT_EQ(keys["size"].at("min"), 1.0);
+  EXPECT_EQ(keys["rate"].at("default"), "0.5");
+  EXPECT_EQ(keys["rate"].at("max"), 1.0);
+  EXPECT_EQ(keys["mode"].at("choices"), (std::vector<std::string>{"fast", "slow"}));
+  EXPECT_TRUE(keys["files"].at("required").get<bool>());
+  EXPECT_TRUE(keys["files"].at("default").is_null());
+  EXPECT_EQ(keys["shuffle"].at("default"), "true");
+  EXPECT_TRUE(keys["on_error"].at("common").get<bool>());
+  EXPECT_THAT(j.at("example").get<std::string>(),
+              HasSubstr("[data.train]\ntype = \"doc_keys.data\"\nsize = 16\nrate = 0.5\nmode = \"fast\"\n"
+                        "# files = <array of strings>  # required\nshuffle = true\n"));
+  r = run(sslab_cli() + " doc doc_keys.data" + path);
+  EXPECT_THAT(r.out, HasSubstr("doc_keys.data (dataset, plugin doc_keys: "));
+  EXPECT_THAT(r.out, HasSubstr("[0, 1]"));
+  EXPECT_THAT(r.out, HasSubstr("(every dataset) "));
+}
+
+TEST(Doc, CoversEverySectionAndEveryKind) {
+  auto r = run(sslab_cli() + " doc --all --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> kinds;
+  for (const auto& t : nlohmann::json::parse(r.out)) {
+    ++kinds[t.at("kind")];
+    for (const auto& k : t.at("keys"))
+      EXPECT_TRUE(!k.at("default").is_null() || k.at("required").get<bool>() || k.contains("optional") ||
+                  k.at("type") == "table" || k.at("type") == "array of tables")
+          << t.at("name") << "." << k.at("name");
+  }
+  for (const char* kind : {"section", "dataset", "transform", "tokenizer", "encoder", "head", "objective", "evaluator"})
+    EXPECT_GT(kinds[kind], 0) << kind;
+  auto t = run(sslab_cli() + " doc train");
+  EXPECT_THAT(t.out, HasSubstr("batch_size"));
+  EXPECT_THAT(t.out, HasSubstr("[train]\n"));
+  auto bad = run(sslab_cli() + " doc vision.vitt");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("no section or component named 'vision.vitt'; did you mean 'vision.vit'?"));
+}
+
 }  // namespace
 }  // namespace sslab_test

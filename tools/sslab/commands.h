@@ -13,5 +13,6 @@ int cmd_plugins(const Args& args);
 int cmd_check(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
+int cmd_doc(const Args& args);
 
 }  // namespace sslab::cli

@@ -30,7 +30,8 @@ const char* kUsage =
     "  check RECIPE [--set key=value]...          load plugins and validate a recipe\n"
     "  train RECIPE [--set key=value]... [--out DIR]   train (and evaluate) a recipe\n"
     "  train --resume RUN_DIR                      continue a run from its last checkpoint\n"
-    "  eval RUN_DIR [--protocol P] [--json]        evaluate a trained run (P: probe, finetune, fewshot)\n";
+    "  eval RUN_DIR [--protocol P] [--json]        evaluate a trained run (P: probe, finetune, fewshot)\n"
+    "  doc NAME [--json] | doc --all [--markdown]  the keys of a recipe section or component, with defaults\n";
 const char* kUsageEnd =
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"
@@ -38,9 +39,6 @@ const char* kUsageEnd =
 
 using Command = int (*)(const sslab::cli::Args&);
 
-// Keeps freed memory in the process: a training step allocates and frees
-// the same large tensors every time, and returning them to the kernel makes
-// every step fault its pages in again (slow on VMs).
 // OpenMP threads that spin while they wait steal the core of whatever else
 // runs on the machine, and a spinning team whose partner is descheduled
 // collapses (a 2-thread MAE step: 14x slower beside one busy process). The
@@ -50,6 +48,9 @@ using Command = int (*)(const sslab::cli::Args&);
 void default_omp_wait_policy(int, char**, char**) { setenv("OMP_WAIT_POLICY", "PASSIVE", /*overwrite=*/0); }
 __attribute__((section(".preinit_array"), used)) void (*const preinit_omp)(int, char**, char**) = default_omp_wait_policy;
 
+// Keeps freed memory in the process: a training step allocates and frees
+// the same large tensors every time, and returning them to the kernel makes
+// every step fault its pages in again (slow on VMs).
 void tune_allocator() {
 #ifndef SSLAB_WITH_JEMALLOC
   if (std::getenv("SSLAB_DEFAULT_MALLOC")) return;
@@ -126,6 +127,7 @@ int main(int argc, char** argv) {
       {"check", sslab::cli::cmd_check},
       {"train", sslab::cli::cmd_train},
       {"eval", sslab::cli::cmd_eval},
+      {"doc", sslab::cli::cmd_doc},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(std::cout);
