@@ -207,6 +207,17 @@ TEST(Reader, OggCutAnywhereOrDamagedIsRefused) {
   EXPECT_NE(msg.find("fails its checksum"), std::string::npos) << msg;
 }
 
+// A RIFF chunk size near 4 GiB must not wrap the chunk walk around to the
+// start of the file (found by fuzzing: a 71-byte file hung the reader).
+TEST(Reader, HugeChunkSizeDoesNotLoopForever) {
+  TempDir dir;
+  std::string bytes = std::string("RIFF") + std::string("\x40\0\0\0", 4) + "WAVE" + "junk" +
+                      std::string("\xf8\xff\xff\xff", 4) + std::string(40, '\0');
+  std::string path = dir.write("loop.wav", bytes);
+  std::string msg = user_error([&] { sslab::audio::decode_audio(path); });
+  EXPECT_NE(msg.find(path + ": "), std::string::npos) << msg;
+}
+
 TEST(Reader, NonAudioAndEmptyFilesNameTheFile) {
   TempDir dir;
   std::string text = dir.write("notes.wav", "this is not audio at all, just some text in a file\n");
