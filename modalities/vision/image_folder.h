@@ -37,7 +37,8 @@ class ImageFolder : public Dataset {
   int64_t channels_, size_;
 };
 
-// Decodes one image file to float32 [channels,H,W] in [0,1]; DataError on failure.
+// Decodes one PNG, JPEG or BMP file (recognised by content) to float32
+// [channels,H,W] in [0,1]; DataError on failure, and for other formats.
 torch::Tensor load_image(const std::string& path, int64_t channels);
 
 }  // namespace sslab::vision
