@@ -64,6 +64,24 @@ std::string check_jpeg_tables(const std::vector<unsigned char>& b) {
   return "";
 }
 
+// What stb_image 2.27 does not check in a PNG: it grows its buffer for the
+// compressed data to an IDAT chunk's declared length before reading the
+// chunk, so a 100-byte file can make it allocate 2 GB. Every chunk (its
+// data and CRC) must fit in the file; "" when they do, else why not.
+std::string check_png_chunks(const std::vector<unsigned char>& b) {
+  size_t pos = 8;  // after the signature
+  while (pos + 8 <= b.size()) {
+    const uint64_t length = (uint64_t{b[pos]} << 24) | (uint64_t{b[pos + 1]} << 16) | (uint64_t{b[pos + 2]} << 8) | b[pos + 3];
+    const uint64_t room = b.size() - pos - 8;
+    if (length + 4 > room) return str("a chunk declaring ", length, " bytes where the file holds ", room);
+    if (std::equal(b.begin() + static_cast<std::ptrdiff_t>(pos + 4), b.begin() + static_cast<std::ptrdiff_t>(pos + 8),
+                   "IEND"))
+      return "";
+    pos += 12 + static_cast<size_t>(length);
+  }
+  return "";
+}
+
 }  // namespace
 
 torch::Tensor load_image(const std::string& path, int64_t channels) {
@@ -75,11 +93,16 @@ torch::Tensor load_image(const std::string& path, int64_t channels) {
   // Debian's copy: only the formats an image folder lists are decoded.
   const std::string format = sniff_format(bytes);
   if (format.empty()) throw DataError(path, "cannot decode image: not a PNG, JPEG or BMP file");
-  if (format == "JPEG") {
-    const std::string bad = check_jpeg_tables(bytes);
-    if (!bad.empty()) throw DataError(path, str("cannot decode image: corrupt JPEG (", bad, ")"));
-  }
+  const std::string bad = format == "JPEG" ? check_jpeg_tables(bytes) : format == "PNG" ? check_png_chunks(bytes) : "";
+  if (!bad.empty()) throw DataError(path, str("cannot decode image: corrupt ", format, " (", bad, ")"));
   int w = 0, h = 0, file_channels = 0;
+  if (!stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels)) {
+    const char* why = stbi_failure_reason();
+    throw DataError(path, str("cannot decode image (", why ? why : "unknown reason", ")"));
+  }
+  if (int64_t{w} * h > kMaxImagePixels)
+    throw DataError(path, str("cannot decode image: ", w, "x", h, " pixels, more than the ", kMaxImagePixels,
+                              " an image may have"));
   unsigned char* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels,
                                                 static_cast<int>(channels));
   if (!pixels) {

@@ -286,3 +286,40 @@ TEST(ImageFolder, OnlyPngJpegAndBmpAreDecoded) {
   ASSERT_TRUE(stbi_write_bmp(bmp.c_str(), 4, 4, 3, pixels.data()));
   EXPECT_EQ(sslab::vision::load_image(bmp, 1).sizes(), (std::vector<int64_t>{1, 4, 4}));
 }
+
+// Found by fuzz/image_fuzz.cpp: a 268-byte BMP whose header claims 17160 x
+// 12032 pixels made stb_image allocate 619 MB before reading any pixel.
+TEST(ImageFolder, AHeaderClaimingTooManyPixelsIsRefusedBeforeDecoding) {
+  TempDir dir;
+  std::vector<unsigned char> pixels(4 * 4 * 3, 50);
+  const std::string bmp = dir.str() + "/huge.bmp";
+  ASSERT_TRUE(stbi_write_bmp(bmp.c_str(), 4, 4, 3, pixels.data()));
+  std::vector<unsigned char> bytes = vision_test::read_bytes(bmp);
+  const uint32_t side = 20000;  // BITMAPINFOHEADER: width at byte 18, height at 22 (little-endian)
+  for (size_t at : {18, 22})
+    for (size_t k = 0; k < 4; ++k) bytes[at + k] = static_cast<unsigned char>(side >> (8 * k));
+  vision_test::write_bytes(bmp, bytes.data(), bytes.size());
+  EXPECT_EQ(user_error([&] { sslab::vision::load_image(bmp, 3); }),
+            bmp + ": cannot decode image: 20000x20000 pixels, more than the 33554432 an image may have");
+}
+
+// Found by fuzz/image_fuzz.cpp: stb_image grows its buffer to a PNG IDAT
+// chunk's declared length before reading it (654 MB for a 100-byte file).
+TEST(ImageFolder, APngChunkLongerThanTheFileIsCorrupt) {
+  TempDir dir;
+  const std::string png = dir.str() + "/a.png";
+  write_png(png, 4, 4, 1);
+  std::vector<unsigned char> bytes = vision_test::read_bytes(png);
+  size_t idat = 0;
+  for (size_t i = 8; i + 4 <= bytes.size() && !idat; ++i)
+    if (std::equal(bytes.begin() + i, bytes.begin() + i + 4, "IDAT")) idat = i - 4;  // its length field
+  ASSERT_GT(idat, 0u);
+  const size_t room = bytes.size() - idat - 8;
+  bytes[idat] = 0x27;  // 0x27xxxxxx: about 650 MB
+  vision_test::write_bytes(png, bytes.data(), bytes.size());
+  const uint64_t length = (uint64_t{bytes[idat]} << 24) | (uint64_t{bytes[idat + 1]} << 16) |
+                          (uint64_t{bytes[idat + 2]} << 8) | bytes[idat + 3];
+  EXPECT_EQ(user_error([&] { sslab::vision::load_image(png, 3); }),
+            png + ": cannot decode image: corrupt PNG (a chunk declaring " + std::to_string(length) +
+                " bytes where the file holds " + std::to_string(room) + ")");
+}
