@@ -557,6 +557,9 @@ static void apply_override(toml::table& root, const std::string& text) {
     SSLAB_CHECK(!s.empty(), source, ": empty part in key '", key, "'");
     check_key(s, source);
   }
+  // The resolved recipe (run folder, checkpoint) is read back by parse_string,
+  // which refuses 'base': inheritance is resolved before overrides apply.
+  SSLAB_CHECK(segs.front() != "base", source, ": 'base' cannot be overridden (set it in the recipe file)");
   toml::node* cur = &root;
   for (size_t i = 0; i + 1 < segs.size(); ++i) {
     if (auto* tbl = cur->as_table()) {

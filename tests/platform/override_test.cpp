@@ -140,6 +140,15 @@ TEST_F(OverrideTest, RefusesKeysWithQuotesOrControlCharacters) {
               HasSubstr("--set train={ \"a'b\" = 1 }: the key 'a'b' holds a quote"));
 }
 
+// Found by fuzz/overrides_fuzz.cpp: "--set base.1=x" put a 'base' table in
+// the resolved recipe, which the run folder's recipe.toml then could not be
+// read back with (parse_string refuses 'base').
+TEST_F(OverrideTest, BaseCannotBeOverridden) {
+  EXPECT_THAT(user_error([&] { load({"base.1=x"}); }),
+              HasSubstr("--set base.1=x: 'base' cannot be overridden (set it in the recipe file)"));
+  EXPECT_THAT(user_error([&] { load({"base=other.toml"}); }), HasSubstr("'base' cannot be overridden"));
+}
+
 TEST_F(OverrideTest, OverridesApplyAfterBaseInheritance) {
   std::string child = dir_.write("child.toml", "base = \"recipe.toml\"\n[train]\nbatch_size = 16\n");
   Recipe r = Recipe::load(child, {"train.batch_size=8"});
