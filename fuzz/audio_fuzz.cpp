@@ -8,8 +8,8 @@
 // possible leak and scan the heap after it (3 inputs/s instead of ~200).
 #include <algorithm>
 
-#include "fuzz_util.h"
 #include "../modalities/audio/audio_io.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = sslab_fuzz::input_file(data, size, ".wav");
@@ -21,7 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const int64_t common[] = {8000, 11025, 16000, 22050, 44100, 48000};
     if (std::find(std::begin(common), std::end(common), clip.sample_rate) != std::end(common)) {
       const std::vector<float> wave = sslab::audio::resample(clip.samples, clip.sample_rate, 16000, path);
-      const int64_t want = (static_cast<int64_t>(clip.samples.size()) * 16000 + clip.sample_rate / 2) / clip.sample_rate;
+      const int64_t want =
+          (static_cast<int64_t>(clip.samples.size()) * 16000 + clip.sample_rate / 2) / clip.sample_rate;
       SSLAB_FUZZ_CHECK(static_cast<int64_t>(wave.size()) == want);
     }
   });

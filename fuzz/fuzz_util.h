@@ -25,8 +25,8 @@ std::string input_file(const uint8_t* data, size_t size, const char* suffix);
 }  // namespace sslab_fuzz
 
 // A property every accepted input must have; its failure is a finding.
-#define SSLAB_FUZZ_CHECK(cond) \
-  do {                         \
+#define SSLAB_FUZZ_CHECK(cond)                                          \
+  do {                                                                  \
     if (!(cond)) ::sslab_fuzz::check_failed(__FILE__, __LINE__, #cond); \
   } while (0)
 

@@ -1,7 +1,7 @@
 // The IDX reader (modalities/vision/idx_dataset.cpp): the input is an IDX
 // file, plain or gzip, read as labels (1 dimension) and as images (3).
-#include "fuzz_util.h"
 #include "../modalities/vision/idx_dataset.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = sslab_fuzz::input_file(data, size, ".idx");

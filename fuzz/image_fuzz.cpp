@@ -1,8 +1,8 @@
 // The image decoder (load_image in modalities/vision/image_folder.cpp, with
 // stb_image): the input is an image file (PNG, JPEG, BMP, ... whatever stb
 // recognises), decoded to grey and to RGB.
-#include "fuzz_util.h"
 #include "../modalities/vision/image_folder.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = sslab_fuzz::input_file(data, size, ".png");

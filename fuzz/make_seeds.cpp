@@ -69,8 +69,10 @@ void image_seeds(const fs::path& dir) {
 }
 
 void text_seeds(const fs::path& dir) {
-  write_file(dir / "lines.txt", "first line\nzweite Zeile \xc3\xa4\xc3\xb6\n\n  \ttrimmed  \r\n\xe2\x82\xac \xf0\x9f\x98\x80\nlast");
-  write_file(dir / "fortune.txt", "A fortune\non two lines.\n%\n\xc2\xbf Qu\xc3\xa9?\r\n%\n%\n  \n%\nbad \xc3\x28 byte\n%\nend\n");
+  write_file(dir / "lines.txt",
+             "first line\nzweite Zeile \xc3\xa4\xc3\xb6\n\n  \ttrimmed  \r\n\xe2\x82\xac \xf0\x9f\x98\x80\nlast");
+  write_file(dir / "fortune.txt",
+             "A fortune\non two lines.\n%\n\xc2\xbf Qu\xc3\xa9?\r\n%\n%\n  \n%\nbad \xc3\x28 byte\n%\nend\n");
 }
 
 void sound(const fs::path& path, int channels, int rate, int format) {
@@ -94,7 +96,8 @@ void audio_seeds(const fs::path& dir) {
 }
 
 void video_seeds(const fs::path& dir) {
-  torch::Tensor frames = torch::arange(4 * 16 * 16, torch::kInt64).remainder(251).to(torch::kUInt8).view({4, 1, 16, 16});
+  torch::Tensor frames =
+      torch::arange(4 * 16 * 16, torch::kInt64).remainder(251).to(torch::kUInt8).view({4, 1, 16, 16});
   sslab::video::WriteOptions o;
   o.gop = 2;
   sslab::video::write_video((dir / "h264.mp4").string(), frames, o);

@@ -69,7 +69,8 @@ inline void check_recipe(const sslab::Recipe& recipe) {
     SSLAB_FUZZ_CHECK(!"to_toml() output parses");
   }
   if (again != text)
-    std::fprintf(stderr, "to_toml() wrote\n---\n%s---\nwhich parses back as\n---\n%s---\n", text.c_str(), again.c_str());
+    std::fprintf(stderr, "to_toml() wrote\n---\n%s---\nwhich parses back as\n---\n%s---\n", text.c_str(),
+                 again.c_str());
   SSLAB_FUZZ_CHECK(again == text);
 }
 

@@ -4,8 +4,8 @@
 // start inside the file, and the counts add up.
 #include <sslab/error.h>
 
-#include "fuzz_util.h"
 #include "../modalities/text/text_reader.h"
+#include "fuzz_util.h"
 
 using namespace sslab::text;
 

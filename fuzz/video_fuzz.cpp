@@ -4,8 +4,8 @@
 // end (a seek), converted to 16x16 grey.
 #include <algorithm>
 
-#include "fuzz_util.h"
 #include "../modalities/video/video_io.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path = sslab_fuzz::input_file(data, size, ".mp4");

@@ -45,7 +45,7 @@ std::string check_jpeg_tables(const std::vector<unsigned char>& b) {
       pos += m == 0xff ? 1 : 2;
       continue;
     }
-    if (m == 0xd9) return "";  // EOI
+    if (m == 0xd9) return "";            // EOI
     if (pos + 3 >= b.size()) return "";  // truncated: stb_image reports it
     const size_t length = (size_t{b[pos + 2]} << 8) | b[pos + 3];
     if (length < 2) return "a segment shorter than its length field";
@@ -71,7 +71,8 @@ std::string check_jpeg_tables(const std::vector<unsigned char>& b) {
 std::string check_png_chunks(const std::vector<unsigned char>& b) {
   size_t pos = 8;  // after the signature
   while (pos + 8 <= b.size()) {
-    const uint64_t length = (uint64_t{b[pos]} << 24) | (uint64_t{b[pos + 1]} << 16) | (uint64_t{b[pos + 2]} << 8) | b[pos + 3];
+    const uint64_t length =
+        (uint64_t{b[pos]} << 24) | (uint64_t{b[pos + 1]} << 16) | (uint64_t{b[pos + 2]} << 8) | b[pos + 3];
     const uint64_t room = b.size() - pos - 8;
     if (length + 4 > room) return str("a chunk declaring ", length, " bytes where the file holds ", room);
     if (std::equal(b.begin() + static_cast<std::ptrdiff_t>(pos + 4), b.begin() + static_cast<std::ptrdiff_t>(pos + 8),

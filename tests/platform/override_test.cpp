@@ -125,7 +125,8 @@ TEST_F(OverrideTest, AnIndexPastSizeTIsNoIndex) {
 // stored, and to_toml() (the checkpoint's recipe) wrote it back as other
 // characters. A recipe file with those bytes is refused; so is the override.
 TEST_F(OverrideTest, RefusesInvalidUtf8) {
-  EXPECT_THAT(user_error([&] { load({"train.l\xa6r=1"}); }), HasSubstr("--set train.l\xa6r=1: not valid UTF-8 (byte 7)"));
+  EXPECT_THAT(user_error([&] { load({"train.l\xa6r=1"}); }),
+              HasSubstr("--set train.l\xa6r=1: not valid UTF-8 (byte 7)"));
   EXPECT_THAT(user_error([&] { load({"name=caf\xe9"}); }), HasSubstr("not valid UTF-8 (byte 8)"));
   EXPECT_EQ(load({"name=caf\xc3\xa9"}).name(), "caf\xc3\xa9");
 }

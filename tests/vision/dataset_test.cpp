@@ -254,7 +254,7 @@ TEST(ImageFolder, AJpegHuffmanTableDeclaringTooManyCodesIsCorrupt) {
       [](void* out, void* data, int n) {
         auto* bytes = static_cast<unsigned char*>(data);
         static_cast<std::vector<unsigned char>*>(out)->insert(static_cast<std::vector<unsigned char>*>(out)->end(),
-                                                               bytes, bytes + n);
+                                                              bytes, bytes + n);
       },
       &jpeg, 8, 8, 3, pixels.data(), 90));
   TempDir dir;
