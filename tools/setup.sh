@@ -14,6 +14,8 @@ packages=(
   libjemalloc2
   # tests
   libgtest-dev libgmock-dev
+  # fuzzing (tools/fuzz.sh, run by .ci/run): clang with libFuzzer and the sanitizer runtimes
+  clang-14 libclang-rt-14-dev
   # vision plugin: image decoding (stb) and the Fashion-MNIST data set
   libstb-dev dataset-fashion-mnist
   # ---- plugins append their packages below this line ------------------------

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include <sslab/utf8.h>
+
 namespace sslab::text {
 
 enum class TextFormat { Lines, Fortune };
@@ -17,10 +19,8 @@ TextFormat parse_format(const std::string& name);
 // The name parse_format reads: "lines" or "fortune".
 const char* format_name(TextFormat format);
 
-// Byte offset of the first byte sequence in data[0, n) that is not valid
-// UTF-8 (overlong forms, surrogates and code points past U+10FFFF are
-// invalid), or -1 when all of it is valid.
-int64_t find_invalid_utf8(const char* data, size_t n);
+// The SDK's UTF-8 check (sslab/utf8.h), under the name the text code uses.
+using sslab::find_invalid_utf8;
 
 struct TextEntry {
   std::string text;    // the entry, lines joined with '\n', trimmed

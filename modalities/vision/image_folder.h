@@ -37,7 +37,14 @@ class ImageFolder : public Dataset {
   int64_t channels_, size_;
 };
 
-// Decodes one image file to float32 [channels,H,W] in [0,1]; DataError on failure.
+// The most pixels an image may have (8192 x 4096): stb_image allocates the
+// whole image from the header's size before decoding, so a header that lies
+// must not drive that allocation (a 100-byte BMP can claim 17160 x 12032).
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 25;
+
+// Decodes one PNG, JPEG or BMP file (recognised by content) of at most
+// kMaxImagePixels to float32 [channels,H,W] in [0,1]; DataError on failure,
+// for other formats and for larger images.
 torch::Tensor load_image(const std::string& path, int64_t channels);
 
 }  // namespace sslab::vision

@@ -1,6 +1,7 @@
 #include "sslab/recipe.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 
 #include "recipe_doc.h"
 #include "sslab/error.h"
+#include "sslab/utf8.h"
 
 namespace fs = std::filesystem;
 
@@ -69,10 +71,12 @@ std::vector<std::string> RecipeDoc::split(const std::string& dotted) {
   return parts;
 }
 
+// An array index: digits only, and small enough for size_t (a longer run of
+// digits is no index of any array, not an exception).
 static bool parse_index(const std::string& s, size_t& index) {
-  if (s.empty() || !std::all_of(s.begin(), s.end(), ::isdigit)) return false;
-  index = std::stoul(s);
-  return true;
+  if (s.empty() || !std::all_of(s.begin(), s.end(), [](unsigned char c) { return c >= '0' && c <= '9'; })) return false;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), index);
+  return ec == std::errc() && end == s.data() + s.size();
 }
 
 const toml::node* RecipeDoc::find(const std::string& dotted) const {
@@ -452,12 +456,37 @@ std::vector<std::string> Config::get_paths(const std::string& key) const {
 
 // ---------------------------------------------------------------- Recipe
 
+// A key may hold any character but a quote or a control character: '"'
+// would break the dotted paths ("a.\"b.c\"" quotes a segment), and toml++
+// writes a key holding '\'' or a tab unquoted, so to_toml() (the recipe a
+// checkpoint carries) would not read back.
+static void check_key(const std::string& key, const std::string& where) {
+  for (unsigned char c : key)
+    SSLAB_CHECK(c != '"' && c != '\'' && c >= 0x20 && c != 0x7f, where, ": the key '", key,
+                "' holds a quote or a control character; recipe keys may not");
+}
+
+// check_key for every key of a table, its sub-tables and arrays of tables.
+static void check_keys(const toml::node& node) {
+  if (const toml::table* t = node.as_table()) {
+    for (auto&& [k, v] : *t) {
+      check_key(std::string(k.str()), where_of(k.source()));
+      check_keys(v);
+    }
+  } else if (const toml::array* a = node.as_array()) {
+    for (const toml::node& v : *a) check_keys(v);
+  }
+}
+
 static toml::table parse_text(const std::string& text, const std::string& source) {
+  toml::table t;
   try {
-    return toml::parse(text, source);
+    t = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     throw UserError(str(where_of(e.source()), ": TOML syntax error: ", e.description()));
   }
+  check_keys(t);
+  return t;
 }
 
 static std::string read_file(const std::string& file) {
@@ -502,6 +531,11 @@ static toml::table load_with_bases(const std::string& file, std::vector<std::str
 }
 
 static void apply_override(toml::table& root, const std::string& text) {
+  // A recipe is TOML, which is UTF-8: an override is held to the same rule
+  // (toml++ would store other bytes in a key, and write them back as
+  // different characters in the checkpoint's recipe).
+  const int64_t bad = find_invalid_utf8(text.data(), text.size());
+  SSLAB_CHECK(bad < 0, "--set ", text, ": not valid UTF-8 (byte ", bad, ")");
   auto eq = text.find('=');
   SSLAB_CHECK(eq != std::string::npos && eq > 0, "--set ", text, ": expected key.path=value");
   std::string key = text.substr(0, eq);
@@ -517,8 +551,15 @@ static void apply_override(toml::table& root, const std::string& text) {
     quoted << toml::value<std::string>(value);
     parsed = toml::parse("v = " + quoted.str(), source);
   }
+  check_keys(parsed);
   std::vector<std::string> segs = RecipeDoc::split(key);
-  for (const auto& s : segs) SSLAB_CHECK(!s.empty(), source, ": empty part in key '", key, "'");
+  for (const auto& s : segs) {
+    SSLAB_CHECK(!s.empty(), source, ": empty part in key '", key, "'");
+    check_key(s, source);
+  }
+  // The resolved recipe (run folder, checkpoint) is read back by parse_string,
+  // which refuses 'base': inheritance is resolved before overrides apply.
+  SSLAB_CHECK(segs.front() != "base", source, ": 'base' cannot be overridden (set it in the recipe file)");
   toml::node* cur = &root;
   for (size_t i = 0; i + 1 < segs.size(); ++i) {
     if (auto* tbl = cur->as_table()) {

@@ -113,6 +113,43 @@ TEST_F(OverrideTest, MalformedOverrides) {
               HasSubstr("--set objectives.5.weight=1: '5' is not an index of the array before it (size 2)"));
 }
 
+// Found by fuzz/overrides_fuzz.cpp: an index too long for size_t threw
+// std::out_of_range instead of a UserError.
+TEST_F(OverrideTest, AnIndexPastSizeTIsNoIndex) {
+  EXPECT_THAT(user_error([&] { load({"objectives.99999999999999999999999.weight=1"}); }),
+              HasSubstr("'99999999999999999999999' is not an index of the array before it (size 2)"));
+  EXPECT_FALSE(load({}).at("objectives.99999999999999999999999").exists());
+}
+
+// Found by fuzz/overrides_fuzz.cpp: a key or value that is not UTF-8 was
+// stored, and to_toml() (the checkpoint's recipe) wrote it back as other
+// characters. A recipe file with those bytes is refused; so is the override.
+TEST_F(OverrideTest, RefusesInvalidUtf8) {
+  EXPECT_THAT(user_error([&] { load({"train.l\xa6r=1"}); }),
+              HasSubstr("--set train.l\xa6r=1: not valid UTF-8 (byte 7)"));
+  EXPECT_THAT(user_error([&] { load({"name=caf\xe9"}); }), HasSubstr("not valid UTF-8 (byte 8)"));
+  EXPECT_EQ(load({"name=caf\xc3\xa9"}).name(), "caf\xc3\xa9");
+}
+
+// Found by fuzz/overrides_fuzz.cpp: the keys an override adds follow the
+// recipe's rule (RecipeTest.KeysWithQuotesOrControlCharactersAreRefused).
+TEST_F(OverrideTest, RefusesKeysWithQuotesOrControlCharacters) {
+  EXPECT_THAT(user_error([&] { load({"train.temperat'ure=0"}); }),
+              HasSubstr("--set train.temperat'ure=0: the key 'temperat'ure' holds a quote or a control character"));
+  EXPECT_THAT(user_error([&] { load({"train.a\tb=0"}); }), HasSubstr("holds a quote or a control character"));
+  EXPECT_THAT(user_error([&] { load({"train={ \"a'b\" = 1 }"}); }),
+              HasSubstr("--set train={ \"a'b\" = 1 }: the key 'a'b' holds a quote"));
+}
+
+// Found by fuzz/overrides_fuzz.cpp: "--set base.1=x" put a 'base' table in
+// the resolved recipe, which the run folder's recipe.toml then could not be
+// read back with (parse_string refuses 'base').
+TEST_F(OverrideTest, BaseCannotBeOverridden) {
+  EXPECT_THAT(user_error([&] { load({"base.1=x"}); }),
+              HasSubstr("--set base.1=x: 'base' cannot be overridden (set it in the recipe file)"));
+  EXPECT_THAT(user_error([&] { load({"base=other.toml"}); }), HasSubstr("'base' cannot be overridden"));
+}
+
 TEST_F(OverrideTest, OverridesApplyAfterBaseInheritance) {
   std::string child = dir_.write("child.toml", "base = \"recipe.toml\"\n[train]\nbatch_size = 16\n");
   Recipe r = Recipe::load(child, {"train.batch_size=8"});

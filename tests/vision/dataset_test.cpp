@@ -4,6 +4,7 @@
 
 #include <stb/stb_image_write.h>
 
+#include "image_folder.h"
 #include "vision_test_util.h"
 
 namespace fs = std::filesystem;
@@ -241,4 +242,84 @@ TEST(ImageFolder, CorruptImageNamesTheFile) {
               e.dataset("train");
             }).find("channels must be 1 or 3"),
             std::string::npos);
+}
+
+// Found by fuzz/image_fuzz.cpp: stb_image 2.27 (Debian's) builds a JPEG
+// Huffman table without checking that it declares at most 256 codes, and
+// writes past its arrays. load_image refuses such a table before decoding.
+TEST(ImageFolder, AJpegHuffmanTableDeclaringTooManyCodesIsCorrupt) {
+  std::vector<unsigned char> jpeg;
+  std::vector<unsigned char> pixels(8 * 8 * 3, 128);
+  ASSERT_TRUE(stbi_write_jpg_to_func(
+      [](void* out, void* data, int n) {
+        auto* bytes = static_cast<unsigned char*>(data);
+        static_cast<std::vector<unsigned char>*>(out)->insert(static_cast<std::vector<unsigned char>*>(out)->end(),
+                                                              bytes, bytes + n);
+      },
+      &jpeg, 8, 8, 3, pixels.data(), 90));
+  TempDir dir;
+  const std::string good = dir.str() + "/good.jpg";
+  vision_test::write_bytes(good, jpeg.data(), jpeg.size());
+  EXPECT_EQ(sslab::vision::load_image(good, 3).sizes(), (std::vector<int64_t>{3, 8, 8}));
+  size_t dht = 0;
+  for (size_t i = 2; i + 1 < jpeg.size() && !dht; ++i)
+    if (jpeg[i] == 0xff && jpeg[i + 1] == 0xc4) dht = i;
+  ASSERT_GT(dht, 0u);
+  for (size_t k = 0; k < 16; ++k) jpeg[dht + 5 + k] = 255;  // 16 x 255 codes
+  const std::string bad = dir.str() + "/bad.jpg";
+  vision_test::write_bytes(bad, jpeg.data(), jpeg.size());
+  EXPECT_EQ(user_error([&] { sslab::vision::load_image(bad, 3); }),
+            bad + ": cannot decode image: corrupt JPEG (a Huffman table declaring 4080 codes (at most 256))");
+}
+
+// The formats stb_image reads beyond those an image folder lists (TGA, PSD,
+// GIF, HDR, PIC, PNM) are not decoded: less of a decoder that is not
+// hardened against hostile files.
+TEST(ImageFolder, OnlyPngJpegAndBmpAreDecoded) {
+  TempDir dir;
+  std::vector<unsigned char> pixels(4 * 4 * 3, 200);
+  const std::string tga = dir.str() + "/image.png";
+  ASSERT_TRUE(stbi_write_tga(tga.c_str(), 4, 4, 3, pixels.data()));
+  EXPECT_EQ(user_error([&] { sslab::vision::load_image(tga, 3); }),
+            tga + ": cannot decode image: not a PNG, JPEG or BMP file");
+  const std::string bmp = dir.str() + "/image.bmp";
+  ASSERT_TRUE(stbi_write_bmp(bmp.c_str(), 4, 4, 3, pixels.data()));
+  EXPECT_EQ(sslab::vision::load_image(bmp, 1).sizes(), (std::vector<int64_t>{1, 4, 4}));
+}
+
+// Found by fuzz/image_fuzz.cpp: a 268-byte BMP whose header claims 17160 x
+// 12032 pixels made stb_image allocate 619 MB before reading any pixel.
+TEST(ImageFolder, AHeaderClaimingTooManyPixelsIsRefusedBeforeDecoding) {
+  TempDir dir;
+  std::vector<unsigned char> pixels(4 * 4 * 3, 50);
+  const std::string bmp = dir.str() + "/huge.bmp";
+  ASSERT_TRUE(stbi_write_bmp(bmp.c_str(), 4, 4, 3, pixels.data()));
+  std::vector<unsigned char> bytes = vision_test::read_bytes(bmp);
+  const uint32_t side = 20000;  // BITMAPINFOHEADER: width at byte 18, height at 22 (little-endian)
+  for (size_t at : {18, 22})
+    for (size_t k = 0; k < 4; ++k) bytes[at + k] = static_cast<unsigned char>(side >> (8 * k));
+  vision_test::write_bytes(bmp, bytes.data(), bytes.size());
+  EXPECT_EQ(user_error([&] { sslab::vision::load_image(bmp, 3); }),
+            bmp + ": cannot decode image: 20000x20000 pixels, more than the 33554432 an image may have");
+}
+
+// Found by fuzz/image_fuzz.cpp: stb_image grows its buffer to a PNG IDAT
+// chunk's declared length before reading it (654 MB for a 100-byte file).
+TEST(ImageFolder, APngChunkLongerThanTheFileIsCorrupt) {
+  TempDir dir;
+  const std::string png = dir.str() + "/a.png";
+  write_png(png, 4, 4, 1);
+  std::vector<unsigned char> bytes = vision_test::read_bytes(png);
+  size_t idat = 0;
+  for (size_t i = 8; i + 4 <= bytes.size() && !idat; ++i)
+    if (std::equal(bytes.begin() + i, bytes.begin() + i + 4, "IDAT")) idat = i - 4;  // its length field
+  ASSERT_GT(idat, 0u);
+  const size_t room = bytes.size() - idat - 8;
+  bytes[idat] = 0x27;  // 0x27xxxxxx: about 650 MB
+  vision_test::write_bytes(png, bytes.data(), bytes.size());
+  const uint64_t length = (uint64_t{bytes[idat]} << 24) | (uint64_t{bytes[idat + 1]} << 16) |
+                          (uint64_t{bytes[idat + 2]} << 8) | bytes[idat + 3];
+  EXPECT_EQ(user_error([&] { sslab::vision::load_image(png, 3); }),
+            png + ": cannot decode image: corrupt PNG (a chunk declaring " + std::to_string(length) +
+                " bytes where the file holds " + std::to_string(room) + ")");
 }
