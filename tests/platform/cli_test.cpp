@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <map>
+#include <sstream>
+#include <fstream>
 
 #include "test_util.h"
 
@@ -335,6 +337,34 @@ TEST(Doc, CoversEverySectionAndEveryKind) {
   auto bad = run(sslab_cli() + " doc vision.vitt");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("no section or component named 'vision.vitt'; did you mean 'vision.vit'?"));
+}
+
+// check --print --defaults: every default the run will use, marked, in TOML
+// that reads back to the same recipe.
+TEST(Cli, PrintWithDefaultsReadsBackToTheSameRecipe) {
+  TempDir dir;
+  auto r = run(sslab_cli() + " check " + smoke_recipe() + " --print --defaults");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\nmin_lr = 0.0  # default\n"));           // [train], not in the recipe
+  EXPECT_THAT(r.out, HasSubstr("\nkeep_last = 2  # default\n"));          // [checkpoint], absent from the recipe
+  EXPECT_THAT(r.out, HasSubstr("\non_error = 'fail'  # default\n"));   // a dataset's platform key
+  EXPECT_THAT(r.out, HasSubstr("\nbatch_size = 32\n"));                   // set by the recipe: not marked
+  // It checks, and printing it again gives the same values, now all set explicitly.
+  std::string copy = dir.write("resolved.toml", r.out);
+  auto again = run(sslab_cli() + " check " + copy + " --print --defaults");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  auto values = [](const std::string& text) {
+    std::string out;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty() || line[0] == '#') continue;
+      size_t c = line.find("  # default");
+      out += (c == std::string::npos ? line : line.substr(0, c)) + "\n";
+    }
+    return out;
+  };
+  EXPECT_EQ(values(again.out), values(r.out));
+  EXPECT_THAT(again.out, Not(HasSubstr("# default\n")));
 }
 
 }  // namespace
