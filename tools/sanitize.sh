@@ -18,8 +18,8 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}  # see tools/test.sh
 export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 
-# -O1: the usual level for ASan (fast enough to run, much cheaper to compile
-# than -O2/-O3); -g1: line tables for the reports' stacks, not full debug info.
+# -O1: the level ASan's authors recommend; -g1: line tables for the reports'
+# stacks, not full debug info (measured costs: docs/sanitizers.md).
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DSSLAB_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG"
