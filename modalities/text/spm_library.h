@@ -8,7 +8,10 @@
 // The text plugin therefore never links libsentencepiece: a small C shim
 // (spm_shim.cpp, built as sslab_text_spm.so next to the plugin) links it and
 // is loaded with dlmopen(LM_ID_NEWLM), where no libprotobuf exists. Only C
-// types cross: ids, bytes, caller-owned buffers.
+// types cross: ids, bytes, caller-owned buffers. In a sanitizer build
+// (SSLAB_SANITIZE) the shim alone is built uninstrumented: an instrumented
+// one would start a second ASan runtime in the new namespace, which aborts
+// (modalities/text/CMakeLists.txt, docs/sanitizers.md).
 #pragma once
 
 #include <cstdint>

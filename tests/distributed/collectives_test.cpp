@@ -1,6 +1,8 @@
 // Collectives and gradient averaging with two Gloo ranks as two threads of
 // this process, checked against the same computation in one process.
 #include <gtest/gtest.h>
+
+#include <array>
 #include <thread>
 
 #include "sslab/host/distributed.h"
@@ -12,20 +14,15 @@ namespace {
 
 using sslab_test::free_port;
 
-// Runs f(comm) on ranks 0 and 1 (threads), each with its own process group.
+using Comms = std::array<std::shared_ptr<sslab::Communicator>, 2>;
+
+// Runs f(rank) on ranks 0 and 1, one thread each; rethrows the first failure.
 template <typename F>
-void on_two_ranks(F f) {
-  int port = free_port();
+void in_two_threads(F f) {
   std::exception_ptr errors[2];
   auto body = [&](int rank) {
     try {
-      sslab::DistEnv env;
-      env.rank = rank;
-      env.world_size = 2;
-      env.master_addr = "127.0.0.1";
-      env.master_port = port;
-      auto comm = sslab::connect(env, "gloo", std::chrono::milliseconds(20000), torch::kCPU);
-      f(comm);
+      f(rank);
     } catch (...) {
       errors[rank] = std::current_exception();
     }
@@ -35,6 +32,38 @@ void on_two_ranks(F f) {
   t1.join();
   for (auto& e : errors)
     if (e) std::rethrow_exception(e);
+}
+
+// Ranks 0 and 1, each with its own Gloo process group (connected in two
+// threads: the rendezvous needs both at once). A test builds whatever draws
+// random numbers (modules) after this and before run_on_two_ranks: the rank
+// threads must never share the global generator, whose draws would then
+// depend on how the threads interleave (a flaky test; issue 23 finding 3).
+Comms connect_two_ranks() {
+  int port = free_port();
+  Comms comms;
+  in_two_threads([&](int rank) {
+    sslab::DistEnv env;
+    env.rank = rank;
+    env.world_size = 2;
+    env.master_addr = "127.0.0.1";
+    env.master_port = port;
+    comms[rank] = sslab::connect(env, "gloo", std::chrono::milliseconds(20000), torch::kCPU);
+  });
+  return comms;
+}
+
+// Runs f(comm) on both ranks at once, one thread each.
+template <typename F>
+void run_on_two_ranks(const Comms& comms, F f) {
+  in_two_threads([&](int rank) { f(comms[rank]); });
+}
+
+// Connects two ranks and runs f(comm) on each; for tests that draw nothing
+// random inside f.
+template <typename F>
+void on_two_ranks(F f) {
+  run_on_two_ranks(connect_two_ranks(), f);
 }
 
 TEST(Collectives, BroadcastReduceGather) {
@@ -126,19 +155,21 @@ TEST(Collectives, SyncBatchNormMatchesOneProcess) {
   torch::Tensor y_ref = ref->forward(x);
   (0.5 * (y_ref * coeff).sum()).backward();
 
-  // The ranks' heads start from the reference's weights, copied: both rank
-  // threads drawing their initial weights from the one global generator at
-  // once would make them depend on how the threads interleave (a flaky test).
-  std::vector<torch::Tensor> initial;
-  for (const auto& p : ref->parameters()) initial.push_back(p.detach().clone());
-  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
-    sslab::nn::Mlp head(sslab::nn::MlpOptions({5, 6, 4}).norm("batch").sync(comm));
-    {
-      torch::NoGradGuard no_grad;
-      auto params = head->parameters();
-      ASSERT_EQ(params.size(), initial.size());
-      for (size_t i = 0; i < params.size(); ++i) params[i].copy_(initial[i]);
-    }
+  // Each rank's head is built here, before the rank threads start (they must
+  // not draw from the global generator at once), and starts from the
+  // reference's weights, copied.
+  Comms comms = connect_two_ranks();
+  std::vector<sslab::nn::Mlp> heads;
+  for (const auto& comm : comms) {
+    heads.emplace_back(sslab::nn::MlpOptions({5, 6, 4}).norm("batch").sync(comm));
+    torch::NoGradGuard no_grad;
+    auto params = heads.back()->parameters();
+    auto initial = ref->parameters();
+    ASSERT_EQ(params.size(), initial.size());
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(initial[i]);
+  }
+  run_on_two_ranks(comms, [&](std::shared_ptr<sslab::Communicator> comm) {
+    sslab::nn::Mlp& head = heads[comm->rank()];
     ASSERT_NE(head->layers[1]->name().find("SyncBatchNorm"), std::string::npos) << head->layers[1]->name();
     int r = comm->rank();
     torch::Tensor y = head->forward(x.narrow(0, 4 * r, 4));
@@ -184,14 +215,18 @@ void check_gradient_sync(bool overlap) {
     torch::Tensor l = 0.5 * (loss_of(ref, x[micro].narrow(0, 0, 4), false) + loss_of(ref, x[micro].narrow(0, 4, 4), true));
     l.backward();
   }
-  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
-    Net net;
-    {
-      torch::NoGradGuard g;
-      auto src = ref.parameters();
-      auto dst = net.parameters();
-      for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
-    }
+  // The ranks' nets are built before the rank threads start, from the
+  // reference's weights.
+  Comms comms = connect_two_ranks();
+  std::array<Net, 2> nets;
+  for (Net& net : nets) {
+    torch::NoGradGuard g;
+    auto src = ref.parameters();
+    auto dst = net.parameters();
+    for (size_t i = 0; i < src.size(); ++i) dst[i].copy_(src[i]);
+  }
+  run_on_two_ranks(comms, [&](std::shared_ptr<sslab::Communicator> comm) {
+    Net& net = nets[comm->rank()];
     sslab::GradientSync sync(comm, net.parameters(), 256, overlap);  // several buckets
     EXPECT_GE(sync.buckets(), 3);
     for (int micro = 0; micro < 2; ++micro) {
