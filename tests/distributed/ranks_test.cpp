@@ -14,6 +14,7 @@
 #include "sslab/host/experiment.h"
 #include "sslab/host/signals.h"
 #include "sslab/host/trainer.h"
+#include "run_weights.h"
 #include "test_util.h"
 
 namespace {
@@ -46,12 +47,7 @@ std::pair<int, int> train_two_ranks(const TempDir& tmp, const std::string& args)
 // The trained parameters of a run folder, by name.
 std::map<std::string, torch::Tensor> weights(const std::string& run_dir) {
   static sslab::PluginHost host;  // plugins load once per process
-  sslab::Experiment exp(sslab::load_run_recipe(run_dir), host);
-  sslab::load_weights(exp, sslab::latest_checkpoint(run_dir));
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& [name, m] : exp.modules())
-    for (const auto& p : m->named_parameters(true)) out[name + "." + p.key()] = p.value().detach().clone();
-  return out;
+  return sslab_test::run_weights(host, run_dir);
 }
 
 void expect_same_weights(const std::string& a, const std::string& b) {

@@ -19,6 +19,7 @@
 #include "sslab/host/run_folder.h"
 #include "sslab/host/signals.h"
 #include "sslab/host/trainer.h"
+#include "run_weights.h"
 #include "test_util.h"
 
 namespace {
@@ -148,16 +149,6 @@ TEST(Trainer, KilledRunResumesToTheSameFinalLoss) {
   EXPECT_EQ(resumed.back(), full.back());
 }
 
-// The trained weights in a run folder's newest checkpoint, by module and name.
-std::map<std::string, torch::Tensor> final_weights(sslab::PluginHost& host, const std::string& run_dir) {
-  sslab::Experiment exp(sslab::load_run_recipe(run_dir), host);
-  sslab::load_weights(exp, sslab::latest_checkpoint(run_dir));
-  std::map<std::string, torch::Tensor> out;
-  for (const auto& [name, m] : exp.modules())
-    for (const auto& p : m->named_parameters(true)) out[name + "." + p.key()] = p.value().detach().clone();
-  return out;
-}
-
 // SIGTERM mid-epoch: the run finishes its step, writes a checkpoint, says how
 // to resume and exits 75; resumed, it ends with the uninterrupted run's loss
 // and weights, bit for bit.
@@ -184,7 +175,7 @@ TEST(Trainer, SigtermStopsWithACheckpointAndTheResumedRunIsBitExact) {
   ASSERT_EQ(again.size(), full.size());
   EXPECT_EQ(again.back(), full.back());
   sslab::PluginHost host;
-  auto a = final_weights(host, dir / "full"), b = final_weights(host, dir / "stopped");
+  auto a = sslab_test::run_weights(host, dir / "full"), b = sslab_test::run_weights(host, dir / "stopped");
   ASSERT_EQ(a.size(), b.size());
   for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
 }
