@@ -63,9 +63,11 @@ void SkipLog::record(const std::string& split, int64_t index, const DataError& e
   std::lock_guard<std::mutex> lock(mutex_);
   if (!seen_.insert({split, index}).second) return;
   entries_.push_back({split, index, error.path(), error.what()});
+  any_.store(true, std::memory_order_release);
 }
 
 bool SkipLog::known_bad(const std::string& split, int64_t index) const {
+  if (!any_.load(std::memory_order_acquire)) return false;  // every get() asks: keep the clean case lock-free
   std::lock_guard<std::mutex> lock(mutex_);
   return seen_.count({split, index}) > 0;
 }

@@ -13,6 +13,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "recipe_defaults.h"
 #include "sslab/host/plugin_host.h"
 #include "sslab/host/protocols.h"
 #include "sslab/host/recipe_schema.h"
@@ -34,23 +35,8 @@ struct Topic {
 };
 
 std::vector<Topic> sections() {
-  struct S {
-    const char* name;
-    const char* doc;
-    Schema (*schema)();
-  };
-  const S all[] = {
-      {"plugins", "plugins the recipe loads", plugins_schema},
-      {"train", "the training run: steps, batch, optimizer, schedule, device, loader", train_schema},
-      {"log", "metrics.jsonl, TensorBoard and the progress display", log_schema},
-      {"checkpoint", "when checkpoints are written and how many are kept", checkpoint_schema},
-      {"eval", "evaluation after training and by `sslab eval`: which protocols, and the frozen probes", eval_schema},
-      {"eval.finetune", "the fine-tuning protocol (eval.protocols has \"finetune\")", finetune_schema},
-      {"eval.fewshot", "the few-shot protocol (eval.protocols has \"fewshot\")", fewshot_schema},
-      {"distributed", "data-parallel runs under torchrun (c10d)", distributed_schema},
-  };
   std::vector<Topic> out;
-  for (const auto& s : all) {
+  for (const PlatformSection& s : platform_sections()) {
     Topic t{s.name, "section", "", "", s.doc, std::string("[") + s.name + "]", {}};
     const Schema schema = s.schema();  // kept alive: keys() is a reference into it
     for (const auto& k : schema.keys()) t.keys.emplace_back(k, false);

@@ -102,16 +102,27 @@ void emit(const toml::table& table, const std::string& path, const std::string& 
 
 }  // namespace
 
+const std::vector<PlatformSection>& platform_sections() {
+  static const std::vector<PlatformSection> all = {
+      {"plugins", "plugins the recipe loads", plugins_schema},
+      {"train", "the training run: steps, batch, optimizer, schedule, device, loader", train_schema},
+      {"log", "metrics.jsonl, TensorBoard and the progress display", log_schema},
+      {"checkpoint", "when checkpoints are written and how many are kept", checkpoint_schema},
+      {"eval", "evaluation after training and by `sslab eval`: which protocols, and the frozen probes", eval_schema},
+      {"eval.finetune", "the fine-tuning protocol (eval.protocols has \"finetune\")", finetune_schema},
+      {"eval.fewshot", "the few-shot protocol (eval.protocols has \"fewshot\")", fewshot_schema},
+      {"distributed", "data-parallel runs under torchrun (c10d)", distributed_schema},
+  };
+  return all;
+}
+
 std::string recipe_with_defaults(const Recipe& recipe) {
   toml::table root = toml::parse(recipe.to_toml(), recipe.file());
   std::set<std::string> added;
-  struct S {
-    const char* name;
-    Schema (*schema)();
-  };
-  for (const S& s : {S{"plugins", plugins_schema}, S{"train", train_schema}, S{"log", log_schema},
-                     S{"checkpoint", checkpoint_schema}, S{"eval", eval_schema}, S{"distributed", distributed_schema}})
-    fill(section(root, s.name), s.schema(), s.name, added);
+  for (const PlatformSection& s : platform_sections()) {
+    std::string name = s.name;
+    if (name.rfind("eval.", 0) != 0) fill(section(root, name), s.schema(), name, added);
+  }
   toml::table& eval = section(root, "eval");
   if (const toml::array* protocols = eval.get("protocols") ? eval.get("protocols")->as_array() : nullptr) {
     for (const toml::node& p : *protocols) {

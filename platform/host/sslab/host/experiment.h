@@ -3,6 +3,7 @@
 // Shared by `sslab train` and `sslab eval`.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -57,6 +58,7 @@ class SSLAB_API SkipLog {
 
  private:
   mutable std::mutex mutex_;
+  std::atomic<bool> any_{false};  // known_bad without the lock while nothing was skipped
   std::vector<Entry> entries_;
   std::set<std::pair<std::string, int64_t>> seen_;
 };
