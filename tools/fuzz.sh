@@ -14,7 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${SSLAB_FUZZ_BUILD:-$root/build-fuzz}
-targets=(recipe overrides text idx image audio video checkpoint)
+targets=(recipe overrides text idx image audio video safetensors checkpoint)
 
 usage() {
   sed -n '2,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -56,7 +56,10 @@ if [ ! -f "$seeds/.done" ] || [ "$build/bin/fuzz_make_seeds" -nt "$seeds/.done" 
   ASAN_OPTIONS=detect_leaks=0 "$build/bin/fuzz_make_seeds" "$seeds"
   mkdir -p "$seeds/recipe" "$seeds/overrides"
   find "$root/recipes" -name '*.toml' -exec cp {} "$seeds/recipe/" \;
-  cp "$root"/fuzz/seeds/overrides/* "$seeds/overrides/"
+  for d in "$root"/fuzz/seeds/*/; do
+    mkdir -p "$seeds/$(basename "$d")"
+    cp "$d"* "$seeds/$(basename "$d")/"
+  done
   touch "$seeds/.done"
 fi
 

@@ -259,6 +259,33 @@ void CheckpointReader::module(const std::string& key, torch::nn::Module& m) {
   }
 }
 
+namespace {
+void walk_archive(torch::serialize::InputArchive& archive, const std::string& prefix,
+                  std::vector<std::pair<std::string, torch::Tensor>>& out, int depth) {
+  SSLAB_CHECK(depth < 64, "module archive nested more than 64 deep");
+  for (const auto& key : archive.keys()) {
+    torch::Tensor t;
+    if (archive.try_read(key, t)) {
+      out.emplace_back(prefix + key, t);
+      continue;
+    }
+    torch::serialize::InputArchive sub;
+    if (archive.try_read(key, sub)) walk_archive(sub, prefix + key + ".", out, depth + 1);
+  }
+}
+}  // namespace
+
+bool CheckpointReader::module_tensors(const std::string& key, std::vector<std::pair<std::string, torch::Tensor>>& out) {
+  torch::serialize::InputArchive sub;
+  if (!in_.try_read(key, sub)) return false;
+  try {
+    walk_archive(sub, "", out, 0);
+  } catch (const c10::Error& e) {
+    throw UserError(str(file_, ": checkpoint '", key, "' cannot be read: ", e.what_without_backtrace()));
+  }
+  return true;
+}
+
 bool CheckpointReader::optimizer(const std::string& key, torch::optim::Optimizer& o) {
   torch::serialize::InputArchive sub;
   if (!in_.try_read(key, sub)) return false;

@@ -1,5 +1,7 @@
 #include "sslab/host/experiment.h"
+#include "sslab/host/weights.h"
 
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -125,8 +127,34 @@ std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> inner, int64_t l
   return std::make_shared<LimitedDataset>(std::move(inner), limit);
 }
 
-Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communicator> comm, int local_rank)
+namespace {
+
+// Starts component `kind_name`.`name` (built from `node`) from its `init` weights.
+void initialize_component(torch::nn::Module& m, const RecipeNode& node, ComponentKind kind, const std::string& kind_name,
+                          const std::string& name, const Registries& reg, std::ostream& log) {
+  Config cfg = component_config(node, kind, reg);
+  if (cfg.get_string("init").empty()) return;
+  const std::string file = cfg.get_path("init");
+  InitOptions options;
+  options.strict = cfg.get_bool("init_strict");
+  for (const auto& r : cfg.get_strings("init_map")) options.renames.push_back(parse_rename(r, node.locate("init_map")));
+  const std::string component = kind_name + "." + (cfg.get_string("init_component").empty() ? name : cfg.get_string("init_component"));
+  const std::string where = node.locate("init");
+  NamedTensors weights;
+  try {
+    weights = read_init_weights(file, component);
+  } catch (const UserError& e) {
+    throw UserError(str(where, ": ", e.what()));
+  }
+  log << load_weights_into(m, weights, options, file, where) << "\n";
+}
+
+}  // namespace
+
+Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communicator> comm, int local_rank,
+                       ExperimentOptions options)
     : recipe_(std::move(recipe)) {
+  std::ostream& init_log = options.log ? *options.log : std::cerr;
   load_recipe_plugins(recipe_, host);
   Registries& reg = Registries::global();
   validate_recipe(recipe_, reg);
@@ -179,6 +207,8 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
         return enc;
       };
       HostAccess::encoders(ctx)[name] = build();
+      if (options.initialize)
+        initialize_component(*HostAccess::encoders(ctx)[name], node, ComponentKind::Encoder, "encoders", name, reg, init_log);
       HostAccess::builders(ctx)["encoders." + name] = build;
       HostAccess::builders(ctx)[name] = build;
     }
@@ -194,6 +224,8 @@ Experiment::Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communic
         return head;
       };
       HostAccess::heads(ctx)[name] = build();
+      if (options.initialize)
+        initialize_component(*HostAccess::heads(ctx)[name], node, ComponentKind::Head, "heads", name, reg, init_log);
       if (!HostAccess::builders(ctx).count(name)) HostAccess::builders(ctx)[name] = build;
     }
   }

@@ -92,6 +92,22 @@ Schema distributed_schema() {
   return s;
 }
 
+// The keys of an encoder or head that start it from weights trained elsewhere.
+static void add_init_keys(Schema& s) {
+  s.string("init", std::string(""),
+           "start from these weights (relative to the recipe): a safetensors file, an `sslab export` folder or "
+           "file, or a run folder or checkpoint (its newest readable checkpoint); not read on resume")
+      .path();
+  s.string("init_component", std::string(""),
+           "which encoder or head of that export or run to take (default: this one's own name)");
+  s.boolean("init_strict", true,
+            "every tensor of the model must be in the file and every tensor of the file used (false: load the names "
+            "that match, say what was not)");
+  s.strings("init_map", std::vector<std::string>{},
+            "renames of the file's tensor names before matching, 'from=to' prefix pairs tried in order "
+            "('module.=' strips 'module.')");
+}
+
 Schema common_schema(ComponentKind kind) {
   Schema s;
   switch (kind) {
@@ -102,6 +118,10 @@ Schema common_schema(ComponentKind kind) {
       break;
     case ComponentKind::Encoder:
       s.string("input", std::string(""), "batch key the encoder reads (default: the encoder's own)");
+      add_init_keys(s);
+      break;
+    case ComponentKind::Head:
+      add_init_keys(s);
       break;
     case ComponentKind::Objective:
       s.number("weight", 1.0, "weight of this loss in the total").min(0);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <ATen/Parallel.h>
@@ -117,7 +118,12 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
                     cuda ? torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank))
                          : torch::Device(torch::kCPU));
   }
-  exp_ = std::make_unique<Experiment>(recipe_, host_, comm_, env.local_rank);
+  // A resumed run's weights come from its checkpoint: its `init` files are not read.
+  ExperimentOptions eo;
+  eo.initialize = resume_dir.empty() || latest_checkpoint(resume_dir).empty();
+  std::ostringstream quiet;  // one rank says what its init loaded
+  if (env.rank != 0) eo.log = &quiet;
+  exp_ = std::make_unique<Experiment>(recipe_, host_, comm_, env.local_rank, eo);
   BuildContext& ctx = exp_->context();
   SSLAB_CHECK(!exp_->objectives().empty(), recipe_.file(), ": the recipe has no [[objectives]] to train");
   auto train_data = ctx.dataset("train", recipe_.file() + ": [data.train]");

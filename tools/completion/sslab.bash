@@ -17,7 +17,7 @@ _sslab() {
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "plugins check train eval doc --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "plugins check train eval doc export embed --help --version" -- "$cur"))
     return
   fi
   cmd=${COMP_WORDS[1]}
@@ -28,9 +28,12 @@ _sslab() {
     train) opts="--set --out --resume --no-eval --help" ;;
     eval) opts="--protocol --set --out --json --help" ;;
     doc) opts="--json --all --markdown --path --help" ;;
+    export) opts="--format --step --out --help" ;;
+    embed) opts="--split --encoder --out --step --limit --batch-size --with-inputs --help" ;;
   esac
   case "$prev" in
     --protocol) COMPREPLY=($(compgen -W "probe finetune fewshot" -- "$cur")); return ;;
+    --format) COMPREPLY=($(compgen -W "safetensors torch" -- "$cur")); return ;;
     --out|--resume|--path) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --set) return ;;
   esac

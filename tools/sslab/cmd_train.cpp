@@ -75,7 +75,9 @@ int cmd_eval(const Args& args) {
   Recipe recipe = all_sets.empty() ? stored : Recipe::parse_string(stored.to_toml(), stored.file(), all_sets);
   set_threads(recipe.at("train").validate(train_schema(), {}).get_int("threads"));
   PluginHost host;
-  Experiment exp(recipe, host);
+  ExperimentOptions eo;
+  eo.initialize = false;  // the checkpoint's weights replace any `init`
+  Experiment exp(recipe, host, nullptr, 0, eo);
   load_weights(exp, *open_latest_checkpoint(run_dir, exp.context().device(), std::cerr));
   for (const auto& [n, m] : exp.modules()) m->eval();
   if (!protocols.empty()) {

@@ -9,10 +9,14 @@ namespace sslab::cli {
 
 using Args = std::vector<std::string>;
 
+inline constexpr const char* kSslabVersion = "0.1.0";
+
 int cmd_plugins(const Args& args);
 int cmd_check(const Args& args);
 int cmd_train(const Args& args);
 int cmd_eval(const Args& args);
 int cmd_doc(const Args& args);
+int cmd_export(const Args& args);
+int cmd_embed(const Args& args);
 
 }  // namespace sslab::cli

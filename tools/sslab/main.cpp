@@ -31,7 +31,9 @@ const char* kUsage =
     "  train RECIPE [--set key=value]... [--out DIR]   train (and evaluate) a recipe\n"
     "  train --resume RUN_DIR                      continue a run from its last checkpoint\n"
     "  eval RUN_DIR [--protocol P] [--json]        evaluate a trained run (P: probe, finetune, fewshot)\n"
-    "  doc NAME [--json] | doc --all [--markdown]  the keys of a recipe section or component, with defaults\n";
+    "  doc NAME [--json] | doc --all [--markdown]  the keys of a recipe section or component, with defaults\n"
+    "  export RUN_DIR [--format safetensors|torch]  the run's encoders and heads for Python (and `init`)\n"
+    "  embed RUN_DIR --out FILE.npy|.safetensors  a split's embeddings with labels and sample indices\n";
 const char* kUsageEnd =
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"
@@ -128,6 +130,8 @@ int main(int argc, char** argv) {
       {"train", sslab::cli::cmd_train},
       {"eval", sslab::cli::cmd_eval},
       {"doc", sslab::cli::cmd_doc},
+      {"export", sslab::cli::cmd_export},
+      {"embed", sslab::cli::cmd_embed},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(std::cout);
@@ -135,7 +139,7 @@ int main(int argc, char** argv) {
   }
   std::string name = argv[1];
   if (name == "--version") {
-    std::cout << "sslab 0.1.0\n";
+    std::cout << "sslab " << sslab::cli::kSslabVersion << "\n";
     return 0;
   }
   sslab::cli::Args args(argv + 2, argv + argc);

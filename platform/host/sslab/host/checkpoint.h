@@ -89,6 +89,9 @@ class CheckpointReader {
   torch::Tensor tensor(const std::string& key);
   // Loads a module, checking every parameter and buffer shape against the model.
   void module(const std::string& key, torch::nn::Module& m);
+  // The parameters and buffers of the module archive `key` by dotted name
+  // (without building the module); false when the checkpoint has no `key`.
+  bool module_tensors(const std::string& key, std::vector<std::pair<std::string, torch::Tensor>>& out);
   // false when the checkpoint has no `key`.
   bool optimizer(const std::string& key, torch::optim::Optimizer& o);
   const std::string& file() const { return file_; }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <ostream>
 #include <set>
 #include <string>
 #include <vector>
@@ -78,6 +79,14 @@ struct ObjectiveSlot {
   std::shared_ptr<Objective> objective;
 };
 
+struct ExperimentOptions {
+  // Read the encoders' and heads' `init` weights. Off when a checkpoint's
+  // weights replace them anyway (resume, sslab eval): the files need not
+  // exist any more.
+  bool initialize = true;
+  std::ostream* log = nullptr;  // where each init says what it loaded (default: stderr)
+};
+
 class SSLAB_API Experiment {
  public:
   // Loads plugins, validates, seeds torch with train.seed and builds every
@@ -85,7 +94,10 @@ class SSLAB_API Experiment {
   // context carries its rank and world size, CUDA ranks use device
   // cuda:<local_rank>, and after building, torch's generator is reseeded per
   // rank so objectives draw different masks/negatives on each rank.
-  Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communicator> comm = nullptr, int local_rank = 0);
+  // Encoders and heads with `init` start from those weights (after they are
+  // built, before the objectives, so an EMA target copies them).
+  Experiment(Recipe recipe, PluginHost& host, std::shared_ptr<Communicator> comm = nullptr, int local_rank = 0,
+             ExperimentOptions options = {});
 
   const Recipe& recipe() const { return recipe_; }
   BuildContext& context() { return *ctx_; }
