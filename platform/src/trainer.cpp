@@ -106,7 +106,7 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
       log_cfg_(section(recipe, "log", log_schema())),
       ckpt_cfg_(section(recipe, "checkpoint", checkpoint_schema())),
       eval_cfg_(section(recipe, "eval", eval_schema())) {
-  set_threads(train_.get_int("threads"));
+  set_threads(options_.threads > 0 ? options_.threads : train_.get_int("threads"));
   validate_training(recipe_);
   Config dist = section(recipe, "distributed", distributed_schema());
   DistEnv env = read_dist_env();

@@ -108,7 +108,7 @@ TEST(Cli, BadArgumentsExitWith2) {
   EXPECT_THAT(r.err, HasSubstr("--bogus"));
   r = sslab("frobnicate");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'frobnicate'; known: check, doc, embed, eval, export, plugins, "));
+  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'frobnicate'; known: check, compare, doc, embed, eval, export, plugins, "));
   r = sslab("");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.out, HasSubstr("usage: sslab <command>"));
@@ -257,8 +257,8 @@ TEST_F(CliCommands, AnUnknownCommandSuggestsTheNearestBuiltInOrPluginCommand) {
   RunResult r = sslab("test-gret", path);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
-  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'test-gret'; did you mean 'test-greet'? known: check, doc, embed, "
-                                "eval, export, plugins, "));
+  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'test-gret'; did you mean 'test-greet'? known: check, compare, doc, "
+                                "embed, eval, export, plugins, "));
   EXPECT_THAT(r.err, HasSubstr("test-greet"));
   EXPECT_THAT(r.err, HasSubstr("\nrun 'sslab --help' for the commands\n"));
   r = sslab("trian", path);

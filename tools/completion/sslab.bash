@@ -17,7 +17,7 @@ _sslab() {
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "plugins check train eval doc export embed --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "plugins check train eval doc export embed sweep compare --help --version" -- "$cur"))
     return
   fi
   cmd=${COMP_WORDS[1]}
@@ -25,15 +25,18 @@ _sslab() {
   case "$cmd" in
     plugins) opts="--json --path --help" ;;
     check) opts="--set --print --defaults --base --help" ;;
-    train) opts="--set --out --resume --no-eval --help" ;;
+    train) opts="--set --out --resume --or-resume --threads --no-eval --help" ;;
     eval) opts="--protocol --set --out --json --help" ;;
     doc) opts="--json --all --markdown --path --help" ;;
     export) opts="--format --step --out --help" ;;
+    sweep) opts="--grid --seeds --jobs --set --out --print --help" ;;
+    compare) opts="--format --metric --help" ;;
     embed) opts="--split --encoder --out --step --limit --batch-size --with-inputs --help" ;;
   esac
   case "$prev" in
     --protocol) COMPREPLY=($(compgen -W "probe finetune fewshot" -- "$cur")); return ;;
-    --format) COMPREPLY=($(compgen -W "safetensors torch" -- "$cur")); return ;;
+    --format) [ "$cmd" = compare ] && COMPREPLY=($(compgen -W "table csv json" -- "$cur")) ||
+                COMPREPLY=($(compgen -W "safetensors torch" -- "$cur")); return ;;
     --out|--resume|--path) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --set) return ;;
   esac
@@ -41,7 +44,7 @@ _sslab() {
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))
   elif [ "$cmd" = doc ]; then
     COMPREPLY=($(compgen -W "$(_sslab_names "${COMP_WORDS[0]}")" -- "$cur"))
-  elif [ "$cmd" = check ] || [ "$cmd" = train ]; then
+  elif [ "$cmd" = check ] || [ "$cmd" = train ] || [ "$cmd" = sweep ]; then
     COMPREPLY=($(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur"))
   else
     COMPREPLY=($(compgen -d -- "$cur"))

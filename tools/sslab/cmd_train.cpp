@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <sstream>
 
 #include "args.h"
 #include "commands.h"
+#include "sslab/host/checkpoint.h"
 #include "sslab/host/evaluation.h"
+#include "sslab/host/run_folder.h"
 #include "sslab/host/recipe_schema.h"
 #include "sslab/host/signals.h"
 #include "sslab/host/trainer.h"
@@ -17,24 +20,53 @@ int cmd_train(const Args& args) {
   po::options_description opts("sslab train RECIPE [options] | sslab train --resume RUN_DIR");
   std::string recipe_file, resume_dir, out;
   std::vector<std::string> sets;
-  bool no_eval = false;
+  bool no_eval = false, or_resume = false;
+  int64_t threads = 0;
   opts.add_options()("help,h", "show this help")("set", po::value(&sets), "override a key: key.path=value (repeatable)")(
       "out", po::value(&out), "run folder (default: runs/<recipe name>-<timestamp>)")(
       "resume", po::value(&resume_dir), "continue the run in this folder from its newest checkpoint")(
+      "or-resume", po::bool_switch(&or_resume),
+      "with --out: when the folder already holds checkpoints of this same recipe, continue from the newest "
+      "(a command a scheduler can simply rerun)")(
+      "threads", po::value(&threads),
+      "intra-op threads, overriding train.threads without changing the recipe (sslab sweep sets it)")(
       "no-eval", po::bool_switch(&no_eval), "skip the evaluation at the end")(
       "recipe", po::value(&recipe_file), "recipe file");
   po::variables_map vm;
   if (!parse_args(args, opts, "recipe", vm)) return 0;
+  if (threads < 0) throw po::error("--threads must be positive");
+  if (or_resume && out.empty()) throw po::error("--or-resume needs --out (the folder to continue)");
   TrainOptions options;
   options.out = out;
   options.evaluate = !no_eval;
+  options.threads = threads;
   TrainResult result;
   if (!resume_dir.empty()) {
     if (!recipe_file.empty() || !sets.empty()) throw po::error("--resume takes no recipe or --set (the run folder has its recipe)");
     result = resume(resume_dir, options);
   } else {
     if (recipe_file.empty()) throw po::error("a recipe file (or --resume RUN_DIR) is required");
-    result = train(Recipe::load(recipe_file, sets), options);
+    Recipe recipe = Recipe::load(recipe_file, sets);
+    if (or_resume && !latest_checkpoint(out).empty()) {
+      // The same experiment, or a clear refusal: a folder is never continued with another recipe.
+      const std::string stored = load_run_recipe(out).to_toml(), given = recipe.to_toml();
+      if (stored != given) {
+        std::istringstream a(stored), b(given);
+        std::string la, lb;
+        int line = 0;
+        while (true) {
+          bool ga = static_cast<bool>(std::getline(a, la)), gb = static_cast<bool>(std::getline(b, lb));
+          ++line;
+          if (!ga || !gb || la != lb) break;
+        }
+        throw UserError(str(out, " holds a run of another recipe (line ", line, " of its recipe.toml is '", la,
+                            "', this recipe's is '", lb, "'); choose another --out"));
+      }
+      options.out.clear();
+      result = resume(out, options);
+    } else {
+      result = train(recipe, options);
+    }
   }
   if (result.stopped_by != 0) return kExitInterrupted;  // the trainer said where the checkpoint is
   std::cout << "trained " << result.steps << " steps, final loss " << result.final_loss << "; run folder "

@@ -18,5 +18,7 @@ int cmd_eval(const Args& args);
 int cmd_doc(const Args& args);
 int cmd_export(const Args& args);
 int cmd_embed(const Args& args);
+int cmd_sweep(const Args& args);
+int cmd_compare(const Args& args);
 
 }  // namespace sslab::cli

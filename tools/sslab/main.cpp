@@ -33,7 +33,9 @@ const char* kUsage =
     "  eval RUN_DIR [--protocol P] [--json]        evaluate a trained run (P: probe, finetune, fewshot)\n"
     "  doc NAME [--json] | doc --all [--markdown]  the keys of a recipe section or component, with defaults\n"
     "  export RUN_DIR [--format safetensors|torch]  the run's encoders and heads for Python (and `init`)\n"
-    "  embed RUN_DIR --out FILE.npy|.safetensors  a split's embeddings with labels and sample indices\n";
+    "  embed RUN_DIR --out FILE.npy|.safetensors  a split's embeddings with labels and sample indices\n"
+    "  sweep RECIPE --grid key=a,b [--seeds N] [--jobs J]  a study: every grid point and seed, resumable\n"
+    "  compare RUN_OR_STUDY... [--format table|csv|json]  runs side by side, mean ± std over seeds\n";
 const char* kUsageEnd =
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"
@@ -132,6 +134,8 @@ int main(int argc, char** argv) {
       {"doc", sslab::cli::cmd_doc},
       {"export", sslab::cli::cmd_export},
       {"embed", sslab::cli::cmd_embed},
+      {"sweep", sslab::cli::cmd_sweep},
+      {"compare", sslab::cli::cmd_compare},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(std::cout);

@@ -23,6 +23,7 @@ struct TrainOptions {
   std::string out;         // run folder ("" -> runs/<name>-<timestamp>)
   std::string resume;      // run folder to resume ("" -> fresh run)
   bool evaluate = true;    // run evaluation at the end when [eval] is enabled
+  int64_t threads = 0;     // intra-op threads (0: train.threads); not part of the recipe
 };
 
 struct TrainResult {
