@@ -70,6 +70,9 @@ Schema log_schema() {
   Schema s;
   s.integer("every_steps", int64_t{10}, "log metrics every N steps").min(1);
   s.boolean("tensorboard", true, "write TensorBoard event files");
+  s.boolean("monitors", true,
+            "on each logged step, measure every encoder's embeddings of the batch (std, effective rank, two views' "
+            "alignment and uniformity) as monitor/<encoder>/*, and warn once when one collapses");
   s.string("progress", std::string("auto"), "progress display").choices({"auto", "bar", "plain", "none"});
   return s;
 }

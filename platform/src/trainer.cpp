@@ -17,6 +17,7 @@
 #include "sslab/host/evaluation.h"
 #include "sslab/host/loader.h"
 #include "sslab/host/memory.h"
+#include "sslab/host/monitors.h"
 #include "sslab/host/online_probe.h"
 #include "sslab/host/optimizer.h"
 #include "sslab/host/recipe_schema.h"
@@ -87,6 +88,8 @@ class Run {
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<LrSchedule> lr_;
   std::unique_ptr<OnlineProbes> probes_;
+  std::unique_ptr<Monitors> monitors_;  // null with log.monitors = false
+  std::ostringstream monitor_quiet_;    // other ranks' collapse warnings (rank 0 says it)
   std::unique_ptr<MetricsWriter> metrics_;
   std::unique_ptr<TensorBoardWriter> tb_;
   std::unique_ptr<Progress> progress_;
@@ -157,6 +160,8 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   lr_ = std::make_unique<LrSchedule>(train_, total_steps_);
   probes_ = std::make_unique<OnlineProbes>(ctx, train_.get_bool("probe") ? train_data->num_classes() : 0,
                                            train_.get_float("probe_lr"), train_.get_int("probe_every"), comm_);
+  if (log_cfg_.get_bool("monitors"))
+    monitors_ = std::make_unique<Monitors>(ctx, exp_->views(), ctx.rank() == 0 ? std::cerr : monitor_quiet_);
   setup_dir(resume_dir);
   if (comm_) {
     broadcast_state();
@@ -227,6 +232,8 @@ TrainResult Run::go() {
       torch::Tensor loss = objectives(batch, step, m);
       backward(loss, micro == accumulate_ - 1);
       probes_->train_step(batch, step, accumulate_, m.values);
+      if (monitors_ && micro == 0 && (step % log_cfg_.get_int("every_steps") == 0 || step == total_steps_))
+        monitors_->observe(batch, step, m.values);
     }
     clip(m);
     optimizer_->step();

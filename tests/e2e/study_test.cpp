@@ -167,4 +167,43 @@ TEST(Sweep, GridValuesKeepBracketsAndQuotes) {
   EXPECT_EQ(study.at("points")[1].at("values").at("heads.proj.hidden"), "[64, 64]");
 }
 
+// The live monitors: a recipe built to collapse (two views pulled together
+// with no negatives, predictor or stop-gradient: SimSiam without its
+// safeguards) gets the collapse warning within a few hundred steps, naming
+// the encoder and the step; the shipped SimCLR smoke recipe gets none, and
+// its monitors are in metrics.jsonl.
+TEST(Monitors, CollapseIsWarnedOnceAndHealthyRunsAreQuiet) {
+  TempDir dir;
+  std::string recipe = sslab_test::read_text(std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/ssl_simclr.toml");
+  const std::string objective = "type = \"ssl.infonce\"\nencoder = \"main\"\nprojector = \"proj\"\ntemperature = 0.2";
+  ASSERT_NE(recipe.find(objective), std::string::npos);
+  // The encoder's own embeddings pulled together (no projector, so the encoder itself must collapse).
+  recipe.replace(recipe.find(objective), objective.size(), "type = \"template.cosine_views\"\nencoder = \"main\"");
+  const std::string collapsing = dir.write("collapse.toml", recipe);
+  auto r = run(sslab_test::sslab_cli() + " train " + collapsing + " --no-eval --set train.steps=300 --set log.every_steps=10 --out " +
+               dir / "collapse");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const size_t at = r.err.find("warning: encoder 'main' looks collapsed at step ");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("looks collapsed", at + 50), std::string::npos) << "warned twice: " << r.err;
+  const long step = std::stol(r.err.substr(at + std::string("warning: encoder 'main' looks collapsed at step ").size()));
+  EXPECT_LE(step, 300);
+  std::cout << r.err.substr(at, r.err.find('\n', at) - at) << "\n";
+  std::vector<double> ratio = sslab_test::metric(dir / "collapse", "monitor/main/std_ratio");
+  ASSERT_FALSE(ratio.empty());
+  EXPECT_LT(ratio.back(), 0.02);
+
+  auto healthy = run(sslab_test::sslab_cli() + " train " + std::string(SSLAB_SOURCE_DIR) +
+                     "/recipes/smoke/ssl_simclr.toml --no-eval --out " + dir / "simclr");
+  ASSERT_EQ(healthy.exit_code, 0) << healthy.err;
+  EXPECT_EQ(healthy.err.find("looks collapsed"), std::string::npos) << healthy.err;
+  for (const char* key : {"monitor/main/std", "monitor/main/std_ratio", "monitor/main/erank", "monitor/main/align",
+                          "monitor/main/uniform"}) {
+    std::vector<double> v = sslab_test::metric(dir / "simclr", key);
+    EXPECT_EQ(v.size(), sslab_test::metric(dir / "simclr", "loss").size()) << key;
+  }
+  std::vector<double> erank = sslab_test::metric(dir / "simclr", "monitor/main/erank");
+  EXPECT_GT(erank.back(), 1.5);
+}
+
 }  // namespace
