@@ -12,8 +12,8 @@ packages=(
   # platform: recipes, CLI, plugin loading, checkpoints, distributed (c10d + gloo)
   libtomlplusplus-dev nlohmann-json3-dev libboost-dev libboost-program-options-dev zlib1g-dev libgloo-dev
   libjemalloc2
-  # tests
-  libgtest-dev libgmock-dev
+  # tests; chromium renders `sslab report` pages headless in the report test
+  libgtest-dev libgmock-dev chromium
   # fuzzing (tools/fuzz.sh, run by .ci/run): clang with libFuzzer and the sanitizer runtimes
   clang-14 libclang-rt-14-dev
   # vision plugin: image decoding (stb) and the Fashion-MNIST data set

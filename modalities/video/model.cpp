@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include <sslab/images.h>
+
 namespace sslab::video {
 namespace {
 
@@ -185,6 +187,23 @@ ObjectiveOutput FramePrediction::compute(const Batch& batch) {
   torch::Tensor last = clip.select(1, k - 1).unsqueeze(1).expand_as(truth);
   out.metrics["copy_last_mse_per_frame"] = mse_per_frame(last, truth).mean().item<double>();
   return out;
+}
+
+std::map<std::string, torch::Tensor> FramePrediction::pictures(const Batch& batch) {
+  torch::Tensor clip = batch.at(encoder_->input());
+  clip = clip.narrow(0, 0, std::min<int64_t>(4, clip.size(0)));
+  const int64_t k = options_.context_frames(), n = options_.predict_frames(), shown = std::min<int64_t>(n, 10);
+  Rollout r = rollout(*encoder_, *decoder_, clip, k, n, options_.feedback(), false);
+  torch::Tensor pred = decoder_->pixels(r.logits).narrow(1, 0, shown);  // [B, shown, C, H, W]
+  torch::Tensor truth = clip.slice(1, k, k + shown).to(torch::kFloat32);
+  torch::Tensor last = clip.select(1, k - 1).unsqueeze(1).to(torch::kFloat32);
+  std::vector<torch::Tensor> rows;
+  for (int64_t i = 0; i < clip.size(0); ++i) {
+    rows.push_back(torch::cat({last[i], truth[i]}, 0));
+    rows.push_back(torch::cat({last[i], pred[i]}, 0));
+  }
+  torch::Tensor frames = torch::cat(rows, 0).clamp(0, 1);  // [rows * (1 + shown), C, H, W]
+  return {{"frames", image_grid(frames, 1 + shown)}};
 }
 
 }  // namespace sslab::video

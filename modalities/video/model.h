@@ -124,11 +124,15 @@ torch::Tensor mse_per_frame(const torch::Tensor& pred, const torch::Tensor& targ
 // The frame-prediction objective. Metrics: mse_per_frame (Moving MNIST
 // convention) and copy_last_mse_per_frame (the copy-last-frame baseline on
 // the same batch); latent_loss with target = latent.
-class FramePrediction : public Objective {
+class FramePrediction : public Objective, public Illustrator {
  public:
   FramePrediction(std::shared_ptr<VideoEncoder> encoder, std::shared_ptr<FrameDecoder> decoder,
                   FramePredictionOptions options, std::shared_ptr<VideoEncoder> target = nullptr);
   ObjectiveOutput compute(const Batch& batch) override;
+  // "frames": for up to 4 clips of the batch, a row of the true frames
+  // k..k+n-1 (at most 10) above a row of the predicted ones, and the last
+  // context frame first in both rows.
+  std::map<std::string, torch::Tensor> pictures(const Batch& batch) override;
 
  private:
   std::shared_ptr<VideoEncoder> encoder_;

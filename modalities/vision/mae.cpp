@@ -3,7 +3,10 @@
 #include <cmath>
 #include <typeinfo>
 
+#include <sslab/images.h>
 #include <sslab/nn/embedding.h>
+
+#include <ATen/CPUGeneratorImpl.h>
 
 namespace sslab::vision {
 
@@ -130,6 +133,31 @@ Mae::Output Mae::forward(const torch::Tensor& images) {
 ObjectiveOutput Mae::compute(const Batch& batch) {
   Output out = forward(batch.at(encoder_->input()));
   return {out.loss, {{"mse_masked", out.loss.item<double>()}, {"visible", static_cast<double>(n_keep_)}}};
+}
+
+std::map<std::string, torch::Tensor> Mae::pictures(const Batch& batch) {
+  torch::Tensor images = batch.at(encoder_->input());
+  images = images.narrow(0, 0, std::min<int64_t>(8, images.size(0))).to(torch::kFloat32);
+  const int64_t b = images.size(0), p = encoder_->patch_size(), c = encoder_->channels();
+  // Its own generator: the training's random stream is not touched.
+  at::Generator gen = at::detail::createCPUGenerator(20211111);
+  RandomMask mask = random_masking(b, encoder_->num_patches(), n_keep_, torch::kCPU, gen);
+  mask.ids_keep = mask.ids_keep.to(images.device());
+  mask.ids_restore = mask.ids_restore.to(images.device());
+  mask.mask = mask.mask.to(images.device());
+  Output out = forward(images, mask);
+  torch::Tensor patches = nn::patchify(images, p);  // [B, N, p*p*C]
+  torch::Tensor pred = out.pred;
+  if (options_.norm_pix_loss()) {
+    torch::Tensor mean = patches.mean(-1, true), var = patches.var(-1, /*unbiased=*/true, /*keepdim=*/true);
+    pred = pred * torch::sqrt(var + 1e-6) + mean;
+  }
+  torch::Tensor m = out.mask.unsqueeze(-1);  // 1 = hidden
+  torch::Tensor seen = patches * (1 - m) + 0.5 * m;
+  torch::Tensor recon = patches * (1 - m) + pred * m;
+  auto image_of = [&](const torch::Tensor& x) { return nn::unpatchify(x, p, c).clamp(0, 1); };
+  torch::Tensor rows = torch::cat({images.clamp(0, 1), image_of(seen), image_of(recon)}, 0);
+  return {{"reconstruction", image_grid(rows, b)}};
 }
 
 }  // namespace sslab::vision

@@ -55,7 +55,7 @@ struct MaeOptions {
 // reference): decoder_embed, mask_token, decoder_blocks, decoder_norm,
 // decoder_pred, and the fixed buffer decoder_pos_embed. The encoder is used,
 // not owned: it is not a submodule.
-class Mae : public Objective {
+class Mae : public Objective, public Illustrator {
  public:
   // `encoder` must be a Vit; otherwise a UserError naming `where`.
   Mae(std::shared_ptr<Encoder> encoder, const MaeOptions& options, const std::string& where = "");
@@ -63,6 +63,13 @@ class Mae : public Objective {
   // loss = mae_loss on batch.at(encoder input); metrics "mse_masked" (the
   // loss) and "visible" (patches the encoder saw per image).
   ObjectiveOutput compute(const Batch& batch) override;
+
+  // "reconstruction": up to 8 images of the batch in three rows: the image,
+  // what the encoder saw (hidden patches grey), and the reconstruction (the
+  // visible patches and the decoder's predictions, un-normalised with each
+  // true patch's mean and variance when norm_pix_loss). A fixed mask seed,
+  // so pictures from different steps show the same masks.
+  std::map<std::string, torch::Tensor> pictures(const Batch& batch) override;
 
   struct Output {
     torch::Tensor loss;  // scalar

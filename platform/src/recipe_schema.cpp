@@ -70,6 +70,11 @@ Schema log_schema() {
   Schema s;
   s.integer("every_steps", int64_t{10}, "log metrics every N steps").min(1);
   s.boolean("tensorboard", true, "write TensorBoard event files");
+  s.boolean("images", true, "draw the pictures of objectives that have them (see images_every_steps)");
+  s.integer("images_every_steps", int64_t{0},
+            "pictures of objectives that draw them (MAE reconstructions, predicted frames) to TensorBoard and "
+            "RUN/images/ every N steps (0: only at the end of training)")
+      .min(0);
   s.boolean("monitors", true,
             "on each logged step, measure every encoder's embeddings of the batch (std, effective rank, two views' "
             "alignment and uniformity) as monitor/<encoder>/*, and warn once when one collapses");

@@ -27,7 +27,7 @@ std::vector<ComponentKind> all_kinds() {
 }
 
 const std::vector<std::string>& builtin_command_names() {
-  static const std::vector<std::string> names = {"plugins", "check", "train", "eval", "doc", "export", "embed", "sweep", "compare", "help"};
+  static const std::vector<std::string> names = {"plugins", "check", "train", "eval", "doc", "export", "embed", "sweep", "compare", "report", "help"};
   return names;
 }
 

@@ -149,6 +149,27 @@ void TensorBoardWriter::add_scalar(const std::string& tag_name, double value, in
   write_record(event);
 }
 
+void TensorBoardWriter::add_image(const std::string& tag_name, const std::string& png, int64_t height, int64_t width,
+                                  int channels, int64_t step) {
+  // Summary.Image { height = 1; width = 2; colorspace = 3; encoded_image_string = 4 },
+  // Summary.Value { tag = 1; image = 4 }.
+  std::string image;
+  field_varint(image, 1, static_cast<uint64_t>(height));
+  field_varint(image, 2, static_cast<uint64_t>(width));
+  field_varint(image, 3, static_cast<uint64_t>(channels));
+  field_bytes(image, 4, png);
+  std::string v;
+  field_bytes(v, 1, tag_name);
+  field_bytes(v, 4, image);
+  std::string summary;
+  field_bytes(summary, 1, v);
+  std::string event;
+  field_double(event, 1, wall_time());
+  field_varint(event, 2, static_cast<uint64_t>(step));
+  field_bytes(event, 5, summary);
+  write_record(event);
+}
+
 void TensorBoardWriter::flush() {
   out_.flush();
   check_written(out_, path_);

@@ -17,6 +17,7 @@
 #include "sslab/host/evaluation.h"
 #include "sslab/host/loader.h"
 #include "sslab/host/memory.h"
+#include "sslab/images.h"
 #include "sslab/host/monitors.h"
 #include "sslab/host/online_probe.h"
 #include "sslab/host/optimizer.h"
@@ -62,6 +63,7 @@ class Run {
 
  private:
   void setup_dir(const std::string& resume_dir);
+  void illustrate(const Batch& batch, int64_t step);
   void broadcast_state();
   TrainingState state() { return {recipe_, *exp_, *loader_, *optimizer_, *probes_, acc_}; }
   // The steps of the loop.
@@ -234,6 +236,10 @@ TrainResult Run::go() {
       probes_->train_step(batch, step, accumulate_, m.values);
       if (monitors_ && micro == 0 && (step % log_cfg_.get_int("every_steps") == 0 || step == total_steps_))
         monitors_->observe(batch, step, m.values);
+      const int64_t images_every = log_cfg_.get_int("images_every_steps");
+      if (micro == 0 && ctx.rank() == 0 && log_cfg_.get_bool("images") &&
+          (step == total_steps_ || (images_every > 0 && step % images_every == 0)))
+        illustrate(batch, step);
     }
     clip(m);
     optimizer_->step();
@@ -384,6 +390,38 @@ void Run::stop(int signal) {
   std::cerr << "sslab train: stopped by " << StopSignals::name(signal) << " after step " << step_ << " of "
             << total_steps_ << "; checkpoint " << latest_checkpoint(dir_.string()) << "\n"
             << "resume with: sslab train --resume " << dir_.string() << std::endl;
+}
+
+// Pictures of the objectives that draw them (sslab::Illustrator), on this
+// step's batch: to TensorBoard and RUN/images/<objective>-<name>-step-<N>.png.
+void Run::illustrate(const Batch& batch, int64_t step) {
+  std::vector<torch::nn::Module*> modules;
+  for (const auto& [n, m] : exp_->modules()) modules.push_back(m.get());
+  for (auto& slot : exp_->objectives()) {
+    auto* illustrator = dynamic_cast<Illustrator*>(slot.objective.get());
+    if (!illustrator) continue;
+    std::map<std::string, torch::Tensor> pictures;
+    {
+      EvalMode eval(modules);
+      torch::NoGradGuard no_grad;
+      pictures = illustrator->pictures(batch);
+    }
+    fs::create_directories(dir_ / "images");
+    for (const auto& [name, image] : pictures) {
+      std::string png;
+      try {
+        png = encode_png(image);
+      } catch (const UserError& e) {
+        throw InternalError(str("objective ", slot.name, ": picture '", name, "': ", e.what()));
+      }
+      char file[64];
+      std::snprintf(file, sizeof(file), "-step-%09lld.png", static_cast<long long>(step));
+      write_file_atomic((dir_ / "images" / (slot.name + "-" + name + file)).string(), png);
+      const torch::Tensor shown = image.dim() == 2 ? image.unsqueeze(0) : image;
+      if (tb_) tb_->add_image(slot.name + "/" + name, png, shown.size(1), shown.size(2), static_cast<int>(shown.size(0)), step);
+    }
+  }
+  if (tb_) tb_->flush();
 }
 
 void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples) {

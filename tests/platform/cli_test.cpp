@@ -108,7 +108,7 @@ TEST(Cli, BadArgumentsExitWith2) {
   EXPECT_THAT(r.err, HasSubstr("--bogus"));
   r = sslab("frobnicate");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'frobnicate'; known: check, compare, doc, embed, eval, export, plugins, "));
+  EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'frobnicate'; known: check, compare, doc, embed, eval, export, plugins, report, "));
   r = sslab("");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.out, HasSubstr("usage: sslab <command>"));
@@ -258,7 +258,7 @@ TEST_F(CliCommands, AnUnknownCommandSuggestsTheNearestBuiltInOrPluginCommand) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(r.out, "");
   EXPECT_THAT(r.err, StartsWith("sslab: unknown command 'test-gret'; did you mean 'test-greet'? known: check, compare, doc, "
-                                "embed, eval, export, plugins, "));
+                                "embed, eval, export, plugins, report, "));
   EXPECT_THAT(r.err, HasSubstr("test-greet"));
   EXPECT_THAT(r.err, HasSubstr("\nrun 'sslab --help' for the commands\n"));
   r = sslab("trian", path);

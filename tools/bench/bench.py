@@ -147,7 +147,8 @@ def sslab_side(sslab, recipe_path, steps, warmup, threads, extra=()):
                "--set", f"train.steps={total}", "--set", f"train.warmup_steps=0",
                "--set", "train.probe=false", "--set", f"train.threads={threads}",
                "--set", f"log.every_steps={every}", "--set", "log.progress=\"none\"",
-               "--set", "log.tensorboard=false", "--set", f"checkpoint.every_steps={10 ** 9}", *extra]
+               "--set", "log.tensorboard=false", "--set", "log.monitors=false", "--set", "log.images=false",
+               "--set", f"checkpoint.every_steps={10 ** 9}", *extra]
         if warmup % every:
             raise SystemExit("internal: warmup must be a multiple of the log interval")
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)

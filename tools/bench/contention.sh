@@ -12,7 +12,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 sslab=${SSLAB:-$root/build/bin/sslab}
 recipe=$root/recipes/vision/mae_fmnist.toml
 if [ $# -gt 0 ]; then policies=("$@"); else policies=(PASSIVE ACTIVE default); fi
-args=(--no-eval --set train.probe=false --set 'log.progress="none"' --set log.tensorboard=false
+args=(--no-eval --set train.probe=false --set log.monitors=false --set log.images=false --set 'log.progress="none"' --set log.tensorboard=false
       --set checkpoint.every_steps=1000000 --set train.warmup_steps=0 --set train.threads=2)
 tmp=$(mktemp -d)
 trap 'pkill -f "$tmp/comp" || true; rm -rf "$tmp"' EXIT

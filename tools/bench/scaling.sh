@@ -14,7 +14,7 @@ sslab=${SSLAB:-$root/build/bin/sslab}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 common=(--no-eval --set train.steps=$steps --set log.every_steps=10 --set log.progress=none
-        --set checkpoint.every_steps=0 --set train.probe=false)
+        --set checkpoint.every_steps=0 --set train.probe=false --set log.monitors=false --set log.images=false)
 
 rate() {  # mean samples_per_s of metrics.jsonl lines after the first
   /usr/bin/python3 -c '

@@ -17,7 +17,7 @@ _sslab() {
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD-1]}
   if [ "$COMP_CWORD" -eq 1 ]; then
-    COMPREPLY=($(compgen -W "plugins check train eval doc export embed sweep compare --help --version" -- "$cur"))
+    COMPREPLY=($(compgen -W "plugins check train eval doc export embed sweep compare report --help --version" -- "$cur"))
     return
   fi
   cmd=${COMP_WORDS[1]}
@@ -26,11 +26,12 @@ _sslab() {
     plugins) opts="--json --path --help" ;;
     check) opts="--set --print --defaults --base --help" ;;
     train) opts="--set --out --resume --or-resume --threads --no-eval --help" ;;
-    eval) opts="--protocol --set --out --json --help" ;;
+    eval) opts="--protocol --set --out --json --projector --help" ;;
     doc) opts="--json --all --markdown --path --help" ;;
     export) opts="--format --step --out --help" ;;
     sweep) opts="--grid --seeds --jobs --set --out --print --help" ;;
     compare) opts="--format --metric --help" ;;
+    report) opts="--out --title --metric --embeddings --help" ;;
     embed) opts="--split --encoder --out --step --limit --batch-size --with-inputs --help" ;;
   esac
   case "$prev" in

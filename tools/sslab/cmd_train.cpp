@@ -7,6 +7,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "projector.h"
 #include "sslab/host/checkpoint.h"
 #include "sslab/host/evaluation.h"
 #include "sslab/host/run_folder.h"
@@ -80,7 +81,11 @@ int cmd_eval(const Args& args) {
   std::string out_file;
   bool json = false;
   std::vector<std::string> sets, protocols;
+  int64_t projector = 0;
   opts.add_options()("help,h", "show this help")("json", po::bool_switch(&json), "print eval.json instead of a table")(
+      "projector", po::value(&projector),
+      "also write TensorBoard projector files of the first N test samples (embeddings, labels, image "
+      "thumbnails) under RUN_DIR/tensorboard/")(
       "protocol", po::value(&protocols),
       "run only this protocol of [eval] (repeatable): probe, finetune ([eval.finetune]) or fewshot "
       "([eval.fewshot]); its results are merged into RUN_DIR/eval.json")(
@@ -93,6 +98,7 @@ int cmd_eval(const Args& args) {
   po::variables_map vm;
   if (!parse_args(args, opts, "run", vm)) return 0;
   if (run_dir.empty()) throw po::error("a run folder is required");
+  if (projector < 0) throw po::error("--projector must be positive");
   for (const auto& p : protocols)
     if (!std::count(eval_protocols().begin(), eval_protocols().end(), p))
       throw po::error("unknown protocol '" + p + "'; " + suggestion_text(p, eval_protocols()));
@@ -139,6 +145,10 @@ int cmd_eval(const Args& args) {
                                           : out_file + ".skipped.tsv";
     if (!listed.empty()) exp.skip_log().write_tsv(listed);
     std::cerr << exp.skip_log().summary(listed);
+  }
+  if (projector > 0) {
+    std::string config = write_projector(run_dir, embed_split(exp, "test", "", projector));
+    std::cerr << "projector files: " << config << " (tensorboard --logdir " << run_dir << "/tensorboard)\n";
   }
   if (!sets.empty() && out_file.empty())
     std::cerr << "with --set the results are not saved (" << run_dir << "/eval.json is the training's); "

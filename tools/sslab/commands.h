@@ -20,5 +20,6 @@ int cmd_export(const Args& args);
 int cmd_embed(const Args& args);
 int cmd_sweep(const Args& args);
 int cmd_compare(const Args& args);
+int cmd_report(const Args& args);
 
 }  // namespace sslab::cli

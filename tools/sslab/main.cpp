@@ -35,7 +35,8 @@ const char* kUsage =
     "  export RUN_DIR [--format safetensors|torch]  the run's encoders and heads for Python (and `init`)\n"
     "  embed RUN_DIR --out FILE.npy|.safetensors  a split's embeddings with labels and sample indices\n"
     "  sweep RECIPE --grid key=a,b [--seeds N] [--jobs J]  a study: every grid point and seed, resumable\n"
-    "  compare RUN_OR_STUDY... [--format table|csv|json]  runs side by side, mean ± std over seeds\n";
+    "  compare RUN_OR_STUDY... [--format table|csv|json]  runs side by side, mean ± std over seeds\n"
+    "  report RUN_OR_STUDY... --out report.html  one self-contained page: results, curves, pictures, maps\n";
 const char* kUsageEnd =
     "\n"
     "environment: SSLAB_PLUGIN_PATH  extra plugin folders (colon-separated)\n"
@@ -136,6 +137,7 @@ int main(int argc, char** argv) {
       {"embed", sslab::cli::cmd_embed},
       {"sweep", sslab::cli::cmd_sweep},
       {"compare", sslab::cli::cmd_compare},
+      {"report", sslab::cli::cmd_report},
   };
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage(std::cout);

@@ -116,6 +116,22 @@ class SSLAB_API Objective : public torch::nn::Module {
   virtual ObjectiveOutput compute(const Batch& batch) = 0;
 };
 
+// What an objective can show rather than tell (MAE reconstructions beside
+// their masked inputs, predicted video frames beside the true ones): an
+// objective that also derives from Illustrator is asked for pictures on a
+// training batch at the end of training and every log.images_every_steps,
+// its modules in eval mode and without gradients. It must not use torch's
+// default random generator (a run resumed from a checkpoint must train the
+// same): draw from a generator of its own. The host writes each picture to
+// TensorBoard and to RUN/images/<objective>-<name>-step-<N>.png, which
+// `sslab report` shows. (An addition since API 2.0: docs/plugins.md.)
+class SSLAB_API Illustrator {
+ public:
+  virtual ~Illustrator() = default;
+  // name -> image [C, H, W], C = 1 (grey) or 3 (RGB), values in [0, 1].
+  virtual std::map<std::string, torch::Tensor> pictures(const Batch& batch) = 0;
+};
+
 // Results of one evaluation: name -> metric -> value, written to eval.json.
 using EvalResults = std::map<std::string, std::map<std::string, double>>;
 

@@ -25,11 +25,14 @@ class SSLAB_API MetricsWriter {
 };
 
 // Writes TensorBoard event files (TFRecord framing with masked CRC-32C,
-// Event protos with scalar summaries) that TensorBoard reads.
+// Event protos with scalar and image summaries) that TensorBoard reads.
 class SSLAB_API TensorBoardWriter {
  public:
   explicit TensorBoardWriter(const std::string& dir);
   void add_scalar(const std::string& tag, double value, int64_t step);
+  // An image summary: `png` is a PNG file's bytes (encode_png) of h x w pixels and `channels` (1 or 3).
+  void add_image(const std::string& tag, const std::string& png, int64_t height, int64_t width, int channels,
+                 int64_t step);
   void flush();
   const std::string& path() const { return path_; }
 
