@@ -16,7 +16,7 @@ ctest --test-dir "$root/build" --output-on-failure -j"$jobs" "$@"
 # checkpoint is left out: LibTorch's TorchScript importer crashes on some
 # damaged archives, which no catch can stop (sslab's own checkpoints carry a
 # CRC-32C, checked before the importer runs; docs/fuzzing.md).
-fuzz_seconds=${SSLAB_FUZZ_SECONDS:-15}
+fuzz_seconds=${SSLAB_FUZZ_SECONDS:-10}
 if [ $# -eq 0 ] && [ "$fuzz_seconds" != 0 ]; then
   SSLAB_FUZZ_SKIP=${SSLAB_FUZZ_SKIP-checkpoint} "$root/tools/fuzz.sh" all "$fuzz_seconds"
 fi

@@ -3,6 +3,7 @@
 // `sslab report` rendered by headless Chromium.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -252,6 +253,32 @@ TEST(Report, RendersInChromiumWithoutErrors) {
   EXPECT_EQ(w, 1280);
   EXPECT_EQ(h, 2400);
   if (const char* keep = std::getenv("SSLAB_REPORT_SCREENSHOT")) fs::copy_file(shot, keep, fs::copy_options::overwrite_existing);
+}
+
+// A cross-modal run's report shows retrieval examples: spoken sentences as
+// players beside the sentences retrieved for them, decoded from their tokens.
+TEST(Report, CrossModalRunsShowRetrievalExamples) {
+  const char* chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) GTEST_SKIP() << "chromium is not installed (tools/setup.sh installs it)";
+  TempDir dir;
+  auto r = run(sslab_test::sslab_cli() + " train " + std::string(SSLAB_SOURCE_DIR) +
+               "/recipes/smoke/clip_audio_text.toml --set train.steps=10 --out " + dir / "clip");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string page = dir / "clip.html";
+  r = run(sslab_test::sslab_cli() + " report " + dir / "clip" + " --out " + page);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = sslab_test::read_text(page);
+  EXPECT_NE(text.find("<h2>Retrieval examples</h2>"), std::string::npos);
+  size_t players = 0;
+  for (size_t at = text.find("<audio"); at != std::string::npos; at = text.find("<audio", at + 1)) ++players;
+  EXPECT_EQ(players, 4u);  // four queries
+  EXPECT_NE(text.find("<span class=\"text\">"), std::string::npos);
+  EXPECT_NE(text.find("data:audio/wav;base64,UklGR"), std::string::npos);  // "RIFF"
+  auto dom = run(std::string(chromium) + " --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 "
+                 "--virtual-time-budget=3000 --dump-dom file://" + page + " 2>" + dir / "dom.err");
+  ASSERT_EQ(dom.exit_code, 0);
+  EXPECT_EQ(sslab_test::read_text(dir / "dom.err").find(":CONSOLE("), std::string::npos);
+  EXPECT_NE(dom.out.find("data-ready=\"1\""), std::string::npos);
 }
 
 }  // namespace

@@ -150,7 +150,8 @@ Comparison compare_runs(const std::vector<std::string>& inputs, std::string metr
   }
   if (metric.empty()) {
     for (const auto& m : c.metrics)
-      if (m != "train.final_loss" && m.rfind("baseline", 0) != 0 && m.find("/baseline") == std::string::npos) {
+      if (m != "train.final_loss" && m.find("baseline") == std::string::npos && m.find("chance") == std::string::npos &&
+          m.find("scratch") == std::string::npos && m.find(".pairs") == std::string::npos) {
         metric = m;
         break;
       }

@@ -19,7 +19,11 @@
 #include "compare.h"
 #include "loaded_run.h"
 #include "projector.h"
+#include "sslab/evaluation.h"
 #include "sslab/host/json.h"
+#include "sslab/images.h"
+#include "sslab/registry.h"
+#include "study.h"
 
 namespace fs = std::filesystem;
 
@@ -179,6 +183,111 @@ std::string scatter(const std::string& title, const torch::Tensor& xy, const tor
   return svg.str() + "</svg>";
 }
 
+// A mono 16-bit PCM WAV file of wave [S] (values in [-1, 1]).
+std::string wav_bytes(const torch::Tensor& wave, int64_t rate) {
+  torch::Tensor pcm = (wave.to(torch::kFloat32).clamp(-1, 1) * 32767).round().to(torch::kInt16).contiguous();
+  const uint32_t data = static_cast<uint32_t>(pcm.numel() * 2);
+  std::string out;
+  auto u32 = [&](uint32_t v) { for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff)); };
+  auto u16 = [&](uint16_t v) { for (int i = 0; i < 2; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff)); };
+  out += "RIFF";
+  u32(36 + data);
+  out += "WAVEfmt ";
+  u32(16), u16(1), u16(1), u32(static_cast<uint32_t>(rate)), u32(static_cast<uint32_t>(rate * 2)), u16(2), u16(16);
+  out += "data";
+  u32(data);
+  out.append(static_cast<const char*>(pcm.data_ptr()), data);
+  return out;
+}
+
+// One sample of a batch key, shown as what it is: text (token ids decoded),
+// a sound (a player), an image, or its index.
+std::string render_sample(const Batch& batch, int64_t row, const std::string& key, const Tokenizer* tokenizer,
+                          int64_t sample_rate) {
+  if (!batch.has(key)) return "?";
+  torch::Tensor t = batch.at(key)[row].to(torch::kCPU);
+  int64_t length = -1;
+  if (batch.has(key + ".length")) length = batch.at(key + ".length")[row].item<int64_t>();
+  if (batch.has(key + ".mask")) length = batch.at(key + ".mask")[row].to(torch::kInt64).sum().item<int64_t>();
+  if (!t.is_floating_point() && t.dim() == 1 && tokenizer) {
+    if (length >= 0) t = t.narrow(0, 0, std::min<int64_t>(length, t.size(0)));
+    std::vector<int64_t> ids(t.data_ptr<int64_t>(), t.data_ptr<int64_t>() + t.numel());
+    return "<span class=\"text\">" + html(tokenizer->decode(ids)) + "</span>";
+  }
+  if (t.is_floating_point() && t.dim() == 1) {
+    if (length >= 0) t = t.narrow(0, 0, std::min<int64_t>(length, t.size(0)));
+    return "<audio controls preload=\"none\" src=\"data:audio/wav;base64," + base64(wav_bytes(t, sample_rate)) + "\"></audio>";
+  }
+  if (t.is_floating_point() && t.dim() == 3 && (t.size(0) == 1 || t.size(0) == 3) && t.size(1) <= 128 && t.size(2) <= 128)
+    return "<img class=\"pic\" width=\"" + std::to_string(2 * t.size(2)) + "\" src=\"data:image/png;base64," +
+           base64(encode_png(t)) + "\">";
+  return "(a " + key + " sample)";
+}
+
+// The tokenizer an encoder reads with (its `tokenizer` key), or null.
+const Tokenizer* encoder_tokenizer(const Recipe& recipe, BuildContext& ctx, const std::string& encoder) {
+  Config cfg = component_config(recipe.at("encoders").child(encoder), ComponentKind::Encoder, Registries::global());
+  if (!cfg.schema().find("tokenizer")) return nullptr;
+  const std::string name = cfg.get_string("tokenizer");
+  return ctx.has_tokenizer(name) ? ctx.tokenizer(name).get() : nullptr;
+}
+
+// Retrieval examples of a run whose recipe has an ssl.retrieval evaluator:
+// for the first queries of the test split, the top 3 of the other modality.
+std::string retrieval_examples(LoadedRun& run, const std::string& label) {
+  std::ostringstream out;
+  BuildContext& ctx = run.exp->context();
+  if (!ctx.has_dataset("test")) return "";
+  std::map<std::string, std::string> flat = flatten_recipe(run.recipe.to_toml(), run.recipe.file());
+  int64_t rate = 16000;
+  for (const auto& [k, v] : flat)
+    if (k.rfind("data.test.", 0) == 0 && k.size() > 12 && k.substr(k.size() - 12) == ".sample_rate") rate = std::stoll(v);
+  for (const RecipeNode& node : run.recipe.root().table_array("evaluators")) {
+    if (node.required_string("type") != "ssl.retrieval") continue;
+    Config cfg = component_config(node, ComponentKind::Evaluator, Registries::global());
+    auto ea = ctx.encoder(cfg.get_string("encoder_a")), eb = ctx.encoder(cfg.get_string("encoder_b"));
+    auto pa = ctx.head(cfg.get_string("projector_a")), pb = ctx.head(cfg.get_string("projector_b"));
+    EvalMode eval({ea.get(), eb.get(), pa.get(), pb.get()});
+    torch::NoGradGuard no_grad;
+    std::vector<Batch> batches;
+    std::vector<torch::Tensor> za, zb;
+    for_each_batch(*ctx.dataset("test"), 200, 50, [&](const Batch& b) {
+      Batch d = b.to(ctx.device());
+      za.push_back(pa->forward(ea->embed(d)).to(torch::kCPU, torch::kFloat32));
+      zb.push_back(pb->forward(eb->embed(d)).to(torch::kCPU, torch::kFloat32));
+      batches.push_back(b);
+    });
+    namespace F = torch::nn::functional;
+    torch::Tensor a = F::normalize(torch::cat(za), F::NormalizeFuncOptions().dim(1));
+    torch::Tensor b = F::normalize(torch::cat(zb), F::NormalizeFuncOptions().dim(1));
+    torch::Tensor sim = torch::matmul(a, b.t());
+    const int64_t n = sim.size(0), per = batches.front().size;
+    auto sample = [&](const std::string& key, const Tokenizer* tok, int64_t i) {
+      return render_sample(batches[static_cast<size_t>(i / per)], i % per, key, tok, rate);
+    };
+    const Tokenizer* ta = encoder_tokenizer(run.recipe, ctx, cfg.get_string("encoder_a"));
+    const Tokenizer* tb = encoder_tokenizer(run.recipe, ctx, cfg.get_string("encoder_b"));
+    out << "<p class=\"note\">" << html(label) << ": " << html(cfg.get_string("encoder_a")) << " to "
+        << html(cfg.get_string("encoder_b")) << " among the first " << n
+        << " test pairs; the true partner is marked ✓ (its rank in brackets when it is not in the top 3).</p>"
+        << "<table class=\"retrieval\"><tr><th class=\"k\">query</th><th class=\"k\">1</th><th class=\"k\">2</th>"
+        << "<th class=\"k\">3</th></tr>";
+    for (int64_t q = 0; q < std::min<int64_t>(4, n); ++q) {
+      torch::Tensor order = sim[q].argsort(0, /*descending=*/true);
+      const int64_t rank = (order == q).nonzero().item<int64_t>() + 1;
+      out << "<tr><td class=\"k\">" << sample(ea->input(), ta, q) << (rank > 3 ? " [" + std::to_string(rank) + "]" : "")
+          << "</td>";
+      for (int64_t r = 0; r < std::min<int64_t>(3, n); ++r) {
+        const int64_t i = order[r].item<int64_t>();
+        out << "<td class=\"k\">" << (i == q ? "✓ " : "") << sample(eb->input(), tb, i) << "</td>";
+      }
+      out << "</tr>";
+    }
+    out << "</table>";
+  }
+  return out.str();
+}
+
 const char* kStyle = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}
 h1{font-size:22px;margin-bottom:4px} h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
@@ -190,6 +299,7 @@ td.k,th.k{text-align:left} tr.best td{background:#eef7ee;font-weight:600}
 .yl{font-size:10px;text-anchor:end;fill:#555} .xl{font-size:10px;text-anchor:middle;fill:#555}
 .legend span{display:inline-block;margin-right:14px;font-size:12px} .legend i{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
 figure{display:inline-block;margin:6px 12px 6px 0;vertical-align:top} figcaption{font-size:12px;color:#555}
+table.retrieval td{white-space:normal;max-width:260px;vertical-align:top} audio{width:230px} .text{font-family:Georgia,serif}
 img.pic{image-rendering:pixelated;border:1px solid #ddd;max-width:1100px} .note{font-size:13px;color:#555}
 )";
 
@@ -263,7 +373,7 @@ int cmd_report(const Args& args) {
   if (c.metrics.empty()) {
     body << "<p class=\"note\">No run has been evaluated yet (no eval.json).</p>";
   }
-  body << "<table id=\"results\"><tr><th class=\"k\"></th>";
+  body << "<div style=\"overflow-x:auto\"><table id=\"results\"><tr><th class=\"k\"></th>";
   for (const auto& k : c.columns) body << "<th class=\"k\">" << html(k) << "</th>";
   body << "<th>runs</th>";
   for (const auto& m : c.metrics) body << "<th>" << html(m) << "</th>";
@@ -286,7 +396,7 @@ int cmd_report(const Args& args) {
     }
     body << "</tr>";
   }
-  body << "</table><p class=\"note\">Mean ± standard deviation over each configuration's seeds. ";
+  body << "</table></div><p class=\"note\">Mean ± standard deviation over each configuration's seeds. ";
   if (c.best >= 0) body << "Best row by " << html(c.metric) << ". ";
   body << "Baselines (raw input, random encoder, from scratch) are the <code>baseline</code> and <code>scratch</code> "
           "columns where the evaluation computed them.</p>";
@@ -369,9 +479,10 @@ int cmd_report(const Args& args) {
     body << "<p class=\"note\">No pictures: only objectives that draw them (MAE reconstructions, predicted video "
             "frames) write RUN/images/.</p>";
 
-  // ---- embedding maps
+  // ---- embedding maps and retrieval examples
   body << "<h2>Test embeddings</h2>";
   int maps = 0;
+  std::string retrieval;
   if (embeddings > 0) {
     body << "<p class=\"note\">The first " << embeddings << " test samples embedded by each configuration's first run, "
          << "projected on their first two principal components and coloured by label.</p><div class=\"charts\">";
@@ -386,6 +497,7 @@ int cmd_report(const Args& args) {
                << (e.labels.defined() ? "" : " (no labels)") << "</figcaption></figure>";
           ++maps;
         }
+        retrieval += retrieval_examples(run, row_label(c.rows[i]));
       } catch (const UserError& err) {
         body << "<p class=\"note\">" << html(c.rows[i].runs.front()) << ": no map (" << html(err.what()) << ")</p>";
       }
@@ -393,6 +505,7 @@ int cmd_report(const Args& args) {
     body << "</div>";
   }
   if (!maps) body << "<p class=\"note\">No embedding maps (--embeddings 0, or no run with a checkpoint and a test split).</p>";
+  if (!retrieval.empty()) body << "<h2>Retrieval examples</h2>" << retrieval;
   if (!c.not_started.empty())
     body << "<p class=\"note\">" << c.not_started.size() << " run(s) of the study have not started yet.</p>";
 
