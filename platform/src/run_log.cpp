@@ -140,8 +140,12 @@ void TensorBoardWriter::add_scalar(const std::string& tag_name, double value, in
   std::string v;
   field_bytes(v, 1, tag_name);
   field_float(v, 2, static_cast<float>(value));
+  write_summary_value(v, step);
+}
+
+void TensorBoardWriter::write_summary_value(const std::string& value, int64_t step) {
   std::string summary;
-  field_bytes(summary, 1, v);
+  field_bytes(summary, 1, value);
   std::string event;
   field_double(event, 1, wall_time());
   field_varint(event, 2, static_cast<uint64_t>(step));
@@ -161,13 +165,7 @@ void TensorBoardWriter::add_image(const std::string& tag_name, const std::string
   std::string v;
   field_bytes(v, 1, tag_name);
   field_bytes(v, 4, image);
-  std::string summary;
-  field_bytes(summary, 1, v);
-  std::string event;
-  field_double(event, 1, wall_time());
-  field_varint(event, 2, static_cast<uint64_t>(step));
-  field_bytes(event, 5, summary);
-  write_record(event);
+  write_summary_value(v, step);
 }
 
 void TensorBoardWriter::flush() {

@@ -206,4 +206,35 @@ TEST(Monitors, CollapseIsWarnedOnceAndHealthyRunsAreQuiet) {
   EXPECT_GT(erank.back(), 1.5);
 }
 
+// Bad arguments to the study and interop commands: exit 2 with one line
+// naming what is wrong, before any work.
+TEST(Cli, StudyAndInteropCommandsRefuseBadArguments) {
+  TempDir dir;
+  const std::string recipe = std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/ssl_simclr.toml";
+  const std::string cli = sslab_test::sslab_cli();
+  auto r = run(cli + " train " + recipe + " --no-eval --set train.steps=5 --out " + dir / "run");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string run_dir = dir / "run";
+  auto refused = [&](const std::string& args, const std::string& needle) {
+    auto res = run(cli + " " + args);
+    EXPECT_EQ(res.exit_code, 2) << args << ": " << res.err;
+    EXPECT_NE(res.err.find(needle), std::string::npos) << args << ": " << res.err;
+  };
+  refused("export " + run_dir + " --step 99", "no checkpoint of step 99 (it has: step-000000005.pt)");
+  refused("export " + run_dir + " --format onnx", "unknown --format 'onnx'");
+  refused("embed " + run_dir + " --out " + dir / "x.csv", "--out must end in .npy or .safetensors");
+  refused("embed " + run_dir + " --out " + dir / "x.npy --with-inputs", "--with-inputs needs a .safetensors output");
+  refused("embed " + run_dir + " --split val --out " + dir / "x.npy", "the recipe has no [data.val] (it has: test, train)");
+  refused("compare " + run_dir + " --metric nope", "--metric nope: no run has it (they have: train.final_loss)");
+  refused("compare " + dir / "nothing", "not a run or study folder");
+  refused("compare " + run_dir + " --format xml", "unknown --format 'xml'");
+  refused("report", "at least one run or study folder is required");
+  refused("sweep " + recipe + " --grid train.lr", "--grid 'train.lr': expected key=a,b");
+  refused("sweep " + recipe + " --grid train.lr=0.1 --grid train.lr=0.2", "--grid train.lr is given twice");
+  refused("sweep " + recipe + " --grid train.seed=1,2", "use --seeds N for seeds");
+  refused("sweep " + recipe + " --grid train.lr=0.1 --seeds 0", "--seeds must be 1..1000");
+  refused("train " + recipe + " --or-resume", "--or-resume needs --out");
+  EXPECT_FALSE(fs::exists(dir / "x.npy"));
+}
+
 }  // namespace

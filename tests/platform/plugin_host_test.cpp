@@ -57,6 +57,12 @@ TEST_F(PluginHostTest, RefusesANewerApiMinorVersion) {
                                    ".", SSLAB_API_VERSION_MINOR)));
 }
 
+// A plugin built for 2.0 loads on a 2.1 host without rebuilding (docs/plugins.md, "API 2.1").
+TEST_F(PluginHostTest, LoadsAnOlderApiMinorVersion) {
+  EXPECT_EQ(refusal(test_plugin("api_old_minor")), "<no exception>");
+  ASSERT_EQ(host_.loaded().size(), 1u);
+}
+
 TEST_F(PluginHostTest, RefusesATruncatedDescriptor) {
   EXPECT_THAT(refusal(test_plugin("old_struct")),
               HasSubstr(sslab::str("plugin descriptor is 16 bytes, expected at least ", sizeof(sslab_plugin_info_t))));

@@ -304,15 +304,8 @@ int cmd_compare(const Args& args) {
       "metric", po::value(&metric),
       "the metric that picks the best row (default: linear_probe.accuracy when present, else the first)")(
       "inputs", po::value(&inputs), "run folders, study folders (sslab sweep) or folders of runs");
-  po::positional_options_description pos;
-  pos.add("inputs", -1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (!parse_args(args, opts, "inputs", vm, -1)) return 0;
   if (inputs.empty()) throw po::error("at least one run or study folder is required");
   if (format != "table" && format != "csv" && format != "json")
     throw po::error("unknown --format '" + format + "'; " + suggestion_text(format, {"table", "csv", "json"}));

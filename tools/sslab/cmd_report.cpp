@@ -329,15 +329,8 @@ int cmd_report(const Args& args) {
       "embeddings", po::value(&embeddings)->default_value(500),
       "test samples in each 2-D embedding map (0: no maps, which also skips loading the models)")(
       "inputs", po::value(&inputs), "run folders, study folders or folders of runs");
-  po::positional_options_description pos;
-  pos.add("inputs", -1);
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(opts).positional(pos).run(), vm);
-  po::notify(vm);
-  if (vm.count("help")) {
-    std::cout << opts;
-    return 0;
-  }
+  if (!parse_args(args, opts, "inputs", vm, -1)) return 0;
   if (inputs.empty()) throw po::error("at least one run or study folder is required");
   if (embeddings < 0) throw po::error("--embeddings must be positive");
   Comparison c = compare_runs(inputs, metric);

@@ -24,7 +24,7 @@
 // The plugin API version. The host refuses a plugin whose major version
 // differs, or whose minor version is newer than its own.
 #define SSLAB_API_VERSION_MAJOR 2
-#define SSLAB_API_VERSION_MINOR 0  // 2.0: SDK 2 (docs/plugins.md, "Migrating")
+#define SSLAB_API_VERSION_MINOR 1  // 2.1: additions only (docs/plugins.md, "API 2.1"); 2.0: SDK 2 ("Migrating")
 
 extern "C" {
 

@@ -38,6 +38,8 @@ class SSLAB_API TensorBoardWriter {
 
  private:
   void write_record(const std::string& data);
+  // Wraps one Summary.Value in Summary { value = 1 } and Event { wall_time = 1; step = 2; summary = 5 }.
+  void write_summary_value(const std::string& value, int64_t step);
   std::string path_;
   std::ofstream out_;
 };
