@@ -17,7 +17,7 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string smoke_recipe() { return std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/template.toml"; }
-std::string test_plugin(const std::string& name) {
+std::string cli_test_plugin(const std::string& name) {
   return std::string(SSLAB_TEST_PLUGIN_DIR) + "/libsslab-" + name + ".so";
 }
 // Runs sslab with only the build's plugin folder on the search path.
@@ -116,7 +116,7 @@ TEST(Cli, BadArgumentsExitWith2) {
 
 TEST(Cli, ARecipePluginThatIsRefusedExitsWith2) {
   TempDir dir;
-  std::string f = dir.write("r.toml", "[plugins]\nload = [\"" + test_plugin("api_major") + "\"]\n");
+  std::string f = dir.write("r.toml", "[plugins]\nload = [\"" + cli_test_plugin("api_major") + "\"]\n");
   RunResult r = sslab("check '" + f + "'");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(lines(r.err), 1u);
@@ -139,7 +139,7 @@ class CliRefused : public ::testing::Test {
   void SetUp() override {
     junk_ = dir_.write("libsslab-junk.so", "this is a text file\n");
     nosym_ = dir_ / "libsslab-nosym.so";
-    std::filesystem::copy_file(test_plugin("no_symbol"), nosym_);
+    std::filesystem::copy_file(cli_test_plugin("no_symbol"), nosym_);
   }
   TempDir dir_;
   std::string junk_, nosym_;
@@ -187,7 +187,7 @@ class CliCommands : public ::testing::Test {
  protected:
   std::string with(std::initializer_list<const char*> plugins) {
     for (const char* p : plugins)
-      std::filesystem::copy_file(test_plugin(p), dir_ / ("libsslab-" + std::string(p) + ".so"));
+      std::filesystem::copy_file(cli_test_plugin(p), dir_ / ("libsslab-" + std::string(p) + ".so"));
     return dir_.str();
   }
   std::string file(const std::string& plugin) const { return dir_ / ("libsslab-" + plugin + ".so"); }

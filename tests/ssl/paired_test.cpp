@@ -11,7 +11,7 @@ using sslab_test::TempDir;
 using sslab_test::user_error;
 
 // The ssl plugin as built (the recipes list it too); plugins load once per process.
-sslab::PluginHost& host() {
+sslab::PluginHost& paired_host() {
   static sslab::PluginHost h;
   static const bool loaded = (h.load_file(SSLAB_PLUGIN_DIR "/libsslab-ssl.so"), true);
   (void)loaded;
@@ -27,7 +27,7 @@ std::string paired(const std::string& a, const std::string& b, const std::string
 std::string build_error(const std::string& text) {
   TempDir dir;
   std::string file = dir.write("r.toml", text);
-  return user_error([&] { sslab::Experiment exp(sslab::Recipe::load(file), host()); });
+  return user_error([&] { sslab::Experiment exp(sslab::Recipe::load(file), paired_host()); });
 }
 
 TEST(Paired, PartsOfDifferentSizesAreRefusedNamingBoth) {
@@ -37,7 +37,7 @@ TEST(Paired, PartsOfDifferentSizesAreRefusedNamingBoth) {
 
 TEST(Paired, TwoPartsProducingOneKeyIsAClearError) {
   TempDir dir;
-  sslab::Experiment exp(sslab::Recipe::load(dir.write("r.toml", paired("size = 8", "size = 8"))), host());
+  sslab::Experiment exp(sslab::Recipe::load(dir.write("r.toml", paired("size = 8", "size = 8"))), paired_host());
   auto data = exp.context().dataset("train");
   EXPECT_EQ(data->size(), 8);
   std::string msg = user_error([&] { data->get(0); });

@@ -13,9 +13,9 @@
 namespace {
 
 // index -> {"x": [index, 2 index], "label": index % 3}; counts reads.
-class Counting : public sslab::Dataset {
+class CountingReads : public sslab::Dataset {
  public:
-  explicit Counting(int64_t n) : n_(n) {}
+  explicit CountingReads(int64_t n) : n_(n) {}
   int64_t size() const override { return n_; }
   int64_t num_classes() const override { return 3; }
   sslab::Sample get(int64_t i) const override {
@@ -29,7 +29,7 @@ class Counting : public sslab::Dataset {
 };
 
 TEST(Evaluation, ForEachBatchHonoursLimitAndBatchSize) {
-  Counting data(10);
+  CountingReads data(10);
   std::vector<int64_t> sizes;
   sslab::for_each_batch(data, 7, 3, [&](const sslab::Batch& b) { sizes.push_back(b.size); });
   EXPECT_EQ(sizes, (std::vector<int64_t>{3, 3, 1}));
@@ -39,7 +39,7 @@ TEST(Evaluation, ForEachBatchHonoursLimitAndBatchSize) {
 }
 
 TEST(Evaluation, EmbedFeaturesReadsEachSampleOnceForEveryFeatureAndLabel) {
-  Counting data(9);
+  CountingReads data(9);
   std::vector<sslab::FeatureSpec> specs{
       {"sum", [](const sslab::Batch& b) { return b.at("x").sum(1, true); }},
       {"raw", [](const sslab::Batch& b) { return b.at("x"); }, false}};

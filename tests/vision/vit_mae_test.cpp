@@ -18,7 +18,7 @@ using VitMaeTest = vision_test::Seeded;
 
 namespace {
 
-const char* kRecipe = R"(
+const char* kMaeRecipe = R"(
 [encoders.image]
 type = "vision.vit"
 image_size = 28
@@ -52,7 +52,7 @@ void expect_all_gradients(torch::nn::Module& m, const std::string& who) {
 }  // namespace
 
 TEST_F(VitMaeTest, VitFromRecipeEmbedsAndTrains) {
-  Env env(kRecipe);
+  Env env(kMaeRecipe);
   auto enc = env.encoder("image");
   EXPECT_EQ(enc->input(), "image");
   EXPECT_EQ(enc->embed_dim(), 32);
@@ -114,7 +114,7 @@ TEST_F(VitMaeTest, GridPoolConcatenatesQuadrantMeans) {
 }
 
 TEST_F(VitMaeTest, MaeFromRecipeLossMetricsAndGradients) {
-  Env env(kRecipe);
+  Env env(kMaeRecipe);
   auto enc = env.encoder("image");
   auto obj = env.objective();
   auto params = obj->named_parameters();
@@ -140,7 +140,7 @@ TEST_F(VitMaeTest, MaeNeedsAVit) {
     torch::Tensor embed(const sslab::Batch& b) override { return b.at("image").flatten(1); }
     int64_t embed_dim() const override { return 784; }
   };
-  Env env(kRecipe);
+  Env env(kMaeRecipe);
   sslab::HostAccess::encoders(env.ctx())["image"] = std::make_shared<NotVit>();
   std::string msg = vision_test::user_error([&] { env.objective(); });
   EXPECT_NE(msg.find("vision.mae needs a vision.vit encoder"), std::string::npos) << msg;

@@ -123,6 +123,7 @@ def main():
     }
     for name, files in sets.items():
         if files:
+            bench_alloc.build_target(args.build, "sslab-audio-bench")
             result["decode"][name] = decode_side(args.build, files[: args.files], args.repeat)
     with open(args.recipe, "rb") as f:
         recipe = tomllib.load(f)

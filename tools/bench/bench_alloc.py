@@ -43,3 +43,11 @@ def ensure(alloc):
 def add_argument(ap):
     ap.add_argument("--python-alloc", choices=["jemalloc", "glibc"], default="jemalloc",
                     help="allocator of the PyTorch Python side (default jemalloc, as sslab)")
+
+
+def build_target(build, target):
+    """Builds one of the benchmark programs, which the default build leaves
+    out (EXCLUDE_FROM_ALL: CI and users' builds need not compile them)."""
+    import subprocess
+    subprocess.run(["cmake", "--build", build, "--target", target], check=True,
+                   stdout=subprocess.DEVNULL)

@@ -125,6 +125,7 @@ def main():
     threads = recipe.get("train", {}).get("threads", 0) or os.cpu_count()
     sslab = os.path.join(args.build, "bin/sslab")
     with tempfile.TemporaryDirectory() as tmp:
+        bench_alloc.build_target(args.build, "text_loader_bench")
         l1, text, ids, model = loader_side(args.build, args.recipe, tmp, 1)
         l2, _, _, _ = loader_side(args.build, args.recipe, tmp, 2)
         spm = spm_side(model, text)

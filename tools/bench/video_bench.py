@@ -147,6 +147,7 @@ def main():
         if not files:
             print(f"note: no files for {name} (run datasets/moving_fmnist.py)", file=sys.stderr)
             continue
+        bench_alloc.build_target(args.build, "sslab-video-bench")
         s = sslab_decode(args.build, files, size, args.repeat, args.core)
         f = ffmpeg_decode(files, size, args.repeat, args.core)
         result["decode"][name] = {"files": len(files), "sslab_frames": s["frames"], "ffmpeg_frames": f["frames"],
