@@ -50,9 +50,15 @@ std::string training_key(const SentencePieceTrainOptions& o) {
   for (const auto& s : o.skip_suffixes) f.add(s);
   for (const auto& file : corpus_files(o)) {
     f.add(fs::path(file).filename().string());
+    // Hashed a block at a time: a corpus file is never held whole in memory
+    // here (the same key as hashing it whole, so existing caches stay valid).
     std::ifstream in(file, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    f.add(data);
+    std::vector<char> block(1 << 20);
+    while (in) {
+      in.read(block.data(), static_cast<std::streamsize>(block.size()));
+      f.add(block.data(), static_cast<size_t>(in.gcount()));
+    }
+    f.add("\0", 1);
   }
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(f.h));

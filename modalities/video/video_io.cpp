@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <vector>
@@ -9,6 +10,7 @@
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/error.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/opt.h>
@@ -49,6 +51,36 @@ using SwsPtr = std::unique_ptr<SwsContext, SwsFreer>;
 // forward instead of seeking (a seek lands on a key frame and decodes from
 // there anyway).
 constexpr int64_t kForwardWindow = 12;
+
+// The demuxers a data file may be opened with: self-contained containers and
+// elementary streams. Playlists and scripts that name other files or URLs
+// (concat, hls, dash, image2 patterns, tee, ...) are refused, so a file in a
+// data set can neither pull in another file nor reach the network.
+// SSLAB_FFMPEG_DEMUXERS replaces the list (comma-separated FFmpeg names).
+constexpr const char* kDemuxers =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,mpegvideo,m4v,h264,hevc,flv,ogg,nut,asf,ivf,gif,"
+    "yuv4mpegpipe";
+
+std::string allowed_demuxers() {
+  const char* env = std::getenv("SSLAB_FFMPEG_DEMUXERS");
+  return env && *env ? env : kDemuxers;
+}
+
+// FFmpeg's guess at a file's container from its first bytes and name ("" when
+// it has none), to say which demuxer was refused.
+std::string probe_demuxer(const std::string& path) {
+  std::vector<unsigned char> head(4096 + AVPROBE_PADDING_SIZE, 0);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return "";
+  const size_t n = std::fread(head.data(), 1, 4096, f);
+  std::fclose(f);
+  AVProbeData pd{};
+  pd.filename = path.c_str();
+  pd.buf = head.data();
+  pd.buf_size = static_cast<int>(n);
+  const AVInputFormat* fmt = av_probe_input_format(&pd, 1);
+  return fmt ? fmt->name : "";
+}
 
 AVPixelFormat output_format(const std::string& name) {
   if (name == "gray") return AV_PIX_FMT_GRAY8;
@@ -140,8 +172,20 @@ VideoReader::VideoReader(const std::string& path, ReadOptions options)
   SSLAB_CHECK(options_.width >= 0 && options_.height >= 0, "video: width and height must be >= 0");
   if (!s_->frame || !s_->packet) fail("out of memory");
   AVFormatContext* raw = nullptr;
-  int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);  // frees raw itself on failure
-  if (err < 0) fail("cannot open as a video file", err);
+  const std::string demuxers = allowed_demuxers();
+  AVDictionary* open_options = nullptr;
+  av_dict_set(&open_options, "format_whitelist", demuxers.c_str(), 0);
+  av_dict_set(&open_options, "protocol_whitelist", "file", 0);
+  int err = avformat_open_input(&raw, path.c_str(), nullptr, &open_options);  // frees raw itself on failure
+  av_dict_free(&open_options);
+  if (err < 0) {
+    const std::string demuxer = probe_demuxer(path);
+    if (!demuxer.empty() && av_match_list(demuxer.c_str(), demuxers.c_str(), ',') <= 0)
+      fail(str("cannot open as a video file: it is read by FFmpeg's '", demuxer,
+               "' demuxer, which is not allowed (playlists and scripts that name other files are refused; "
+               "SSLAB_FFMPEG_DEMUXERS sets the allowed list, docs/video.md)"));
+    fail("cannot open as a video file", err);
+  }
   s_->fmt.reset(raw);
   // Containers with a full header (MP4, WebM, AVI) already give the video
   // stream's codec, size and rate; probing the stream (which decodes its

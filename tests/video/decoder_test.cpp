@@ -150,6 +150,29 @@ TEST(VideoErrors, TextFileRenamedMp4) {
   EXPECT_EQ(msg.find("<no exception>"), std::string::npos);
 }
 
+// Playlists and scripts name other files (or URLs): a data file must not
+// pull them in. Each one here points at a real, readable clip beside it.
+TEST(VideoErrors, PlaylistsAndConcatScriptsAreRefused) {
+  TempDir dir;
+  const std::string clip = dir / "real.mp4";
+  write_pattern(clip, "libx264", 8, 32, 24);
+  ASSERT_NO_THROW(VideoReader(clip, ReadOptions{}));
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"concat.mp4", "ffconcat version 1.0\nfile 'real.mp4'\nfile 'real.mp4'\n"},
+      {"playlist.mp4", "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nreal.mp4\n#EXT-X-ENDLIST\n"},
+      {"playlist.m3u8", "#EXTM3U\n#EXTINF:1.0,\n" + clip + "\n#EXT-X-ENDLIST\n"},
+  };
+  for (const auto& [name, text] : files) {
+    const std::string path = dir.write(name, text);
+    const std::string msg = open_error(path);
+    EXPECT_EQ(msg.rfind(path + ": ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("cannot open as a video file"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("<no exception>"), std::string::npos) << name;
+  }
+  EXPECT_NE(open_error(dir / "concat.mp4").find("'concat' demuxer, which is not allowed"), std::string::npos)
+      << open_error(dir / "concat.mp4");
+}
+
 TEST(VideoErrors, DataErrorCarriesThePath) {
   TempDir dir;
   const std::string path = dir.write("empty.webm", "");
