@@ -9,6 +9,7 @@
 #include "idx_dataset.h"
 #include "image_folder.h"
 #include "mae.h"
+#include "pretext.h"
 #include "transforms.h"
 #include "vit.h"
 
@@ -188,12 +189,71 @@ void register_objectives(Registrar& r) {
               });
 }
 
+void register_pretext(Registrar& r) {
+  using R = RotationOptions;
+  Settings<R> rot;
+  rot.schema().string("encoder", "image", "the image encoder (name under [encoders]); square images");
+  rot.add("all_rotations", SSLAB_ARG(R, all_rotations),
+          "every image in all four rotations, as in the paper (the encoder sees 4x the batch); false: one random "
+          "rotation per image");
+  rot.add("hidden", SSLAB_ARG(R, hidden), "0: a linear 4-way classifier on the embedding; > 0: an MLP of this width")
+      .min(0);
+  r.objective("vision.rotation",
+              "rotation prediction: classify an image's rotation by 0, 90, 180 or 270 degrees (Gidaris et al. 2018)",
+              rot.schema(), [rot](const Config& c, BuildContext& ctx) {
+                auto enc = ctx.encoder(c.get_string("encoder"), c.locate("encoder"));
+                return std::make_shared<RotationPrediction>(enc, rot.read(c), c.locate("encoder"));
+              });
+
+  using O = ReconstructionOptions;
+  auto common = [](Settings<O>& s) {
+    s.schema().string("encoder", "image", "the image encoder (name under [encoders])");
+    s.add("image_size", SSLAB_ARG(O, image_size), "side of the square images the encoder is given").min(1);
+    s.add("channels", SSLAB_ARG(O, channels), "image channels").min(1);
+    s.add("decoder_width", SSLAB_ARG(O, decoder_width),
+          "channels of the decoder's first feature map (halved at each upsampling, at least 16)")
+        .min(1);
+  };
+  Settings<O> inpaint;
+  common(inpaint);
+  inpaint.add("region", SSLAB_ARG(O, region), "side of the hidden square / image side").greater_than(0).max(1);
+  inpaint.add("where", SSLAB_ARG(O, where), "where the square is: the centre of every image or a random place")
+      .choices({"center", "random"});
+  inpaint.add("fill", SSLAB_ARG(O, fill), "value written into the hidden square");
+  r.objective("vision.inpainting",
+              "context encoder: reconstruct a hidden square of the image from the rest, L2 on the square "
+              "(Pathak et al. 2016)",
+              inpaint.schema(), [inpaint](const Config& c, BuildContext& ctx) {
+                auto enc = ctx.encoder(c.get_string("encoder"), c.locate("encoder"));
+                return std::make_shared<Inpainting>(enc, inpaint.read(c), c.locate("encoder"));
+              });
+
+  Settings<O> denoise;
+  common(denoise);
+  denoise.add("corruption", SSLAB_ARG(O, corruption),
+              "mask: values set to 0 with probability level; gaussian: noise of std level; salt_pepper: values set "
+              "to 0 or 1 with probability level")
+      .choices({"mask", "gaussian", "salt_pepper"});
+  denoise.add("level", SSLAB_ARG(O, level), "probability (mask, salt_pepper) or standard deviation (gaussian)").min(0);
+  r.objective("vision.denoising",
+              "denoising autoencoder: reconstruct the clean image from a corrupted one, L2 (Vincent et al. 2008)",
+              denoise.schema(), [denoise](const Config& c, BuildContext& ctx) {
+                auto enc = ctx.encoder(c.get_string("encoder"), c.locate("encoder"));
+                O o = denoise.read(c);
+                SSLAB_CHECK(o.corruption() == "gaussian" || o.level() <= 1, c.locate("level"),
+                            " is a probability for corruption = \"", o.corruption(), "\": must be <= 1, got ",
+                            o.level());
+                return std::make_shared<Denoising>(enc, o, c.locate("encoder"));
+              });
+}
+
 void register_components(Registrar& r) {
   register_datasets(r);
   register_cnn(r);
   register_transforms(r);
   register_encoders(r);
   register_objectives(r);
+  register_pretext(r);
 }
 
 }  // namespace
