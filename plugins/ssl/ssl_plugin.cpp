@@ -1,6 +1,7 @@
 // The joint-embedding plugin ("ssl"): the MLP projector/predictor head, the
 // two-view objectives SimCLR (ssl.infonce), MoCo (ssl.moco), BYOL (ssl.byol),
-// SimSiam (ssl.simsiam), VICReg (ssl.vicreg), Barlow Twins (ssl.barlow_twins)
+// SimSiam (ssl.simsiam), VICReg (ssl.vicreg), Barlow Twins (ssl.barlow_twins),
+// SwAV (ssl.swav) and DINO (ssl.dino, ssl.dino_head; clustering.cpp)
 // on the SDK's two-view plumbing (sslab/two_view.h) and losses (sslab/ssl.h),
 // CLIP (ssl.clip) between two encoders of a paired sample (ssl.paired), and
 // cross-modal retrieval (ssl.retrieval). They work on any encoder.
@@ -15,6 +16,7 @@
 #include <sslab/ssl.h>
 #include <sslab/two_view.h>
 
+#include "clustering.h"
 #include "paired.h"
 
 namespace sslab::ssl_plugin {
@@ -425,6 +427,8 @@ void register_components(Registrar& r) {
           "label_recall@K beside label_chance@K");
   r.evaluator("ssl.retrieval", "cross-modal retrieval Recall@K in both directions on held-out pairs", ret.schema(),
               [ret](const Config& c, BuildContext&) { return std::make_shared<Retrieval>(c, ret.read(c)); });
+
+  register_clustering(r);
 }
 
 }  // namespace sslab::ssl_plugin

@@ -8,6 +8,7 @@
 #include "sslab/host/distributed.h"
 #include "sslab/nn/mlp.h"
 #include "sslab/nn/norm.h"
+#include "sslab/ssl.h"
 #include "test_util.h"
 
 namespace {
@@ -141,6 +142,64 @@ TEST(Collectives, ReduceWithGradMatchesOneProcess) {
     sync.arm();
     sync.finish();
     EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-10, 1e-12)) << w.grad() - expected;
+  });
+}
+
+// SwAV over two ranks = one process on the global batch: the Sinkhorn-Knopp
+// codes (sums over ranks) and the prototypes' and projections' gradients.
+TEST(Collectives, SwavMatchesOneProcess) {
+  torch::manual_seed(8);
+  torch::Tensor x0 = torch::randn({8, 4}, torch::kFloat64), x1 = torch::randn({8, 4}, torch::kFloat64);
+  torch::Tensor w0 = torch::randn({5, 4}, torch::kFloat64);
+  auto unit = [](const torch::Tensor& t) { return t / t.norm(2, 1, true); };
+  auto loss_of = [&](const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& w, sslab::Communicator* comm) {
+    torch::Tensor s0 = torch::mm(unit(a), unit(w).t()), s1 = torch::mm(unit(b), unit(w).t());
+    std::vector<torch::Tensor> codes{sslab::ssl::sinkhorn_knopp(s0, 0.05, 3, comm),
+                                     sslab::ssl::sinkhorn_knopp(s1, 0.05, 3, comm)};
+    return std::make_pair(sslab::ssl::swav_loss({s0, s1}, codes, 0.1), codes[0]);
+  };
+  torch::Tensor w_ref = w0.clone().requires_grad_(true);
+  auto [loss, codes] = loss_of(x0, x1, w_ref, nullptr);
+  loss.backward();
+  torch::Tensor expected = w_ref.grad().clone();
+
+  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
+    torch::Tensor w = w0.clone().requires_grad_(true);
+    const int64_t r = comm->rank();
+    auto [l, q] = loss_of(x0.narrow(0, 4 * r, 4), x1.narrow(0, 4 * r, 4), w, comm.get());
+    EXPECT_TRUE(torch::allclose(q, codes.narrow(0, 4 * r, 4), 1e-10, 1e-12)) << q - codes.narrow(0, 4 * r, 4);
+    l.backward();
+    sslab::GradientSync sync(comm, {w}, 1 << 20, false);
+    sync.arm();
+    sync.finish();
+    EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-10, 1e-12)) << w.grad() - expected;
+  });
+}
+
+// DINO over two ranks = one process: the student's gradients and the
+// teacher centre (a mean over every rank's rows).
+TEST(Collectives, DinoMatchesOneProcess) {
+  torch::manual_seed(9);
+  torch::Tensor x0 = torch::randn({6, 3}, torch::kFloat64), x1 = torch::randn({6, 3}, torch::kFloat64);
+  torch::Tensor t0 = torch::randn({6, 7}, torch::kFloat64), t1 = torch::randn({6, 7}, torch::kFloat64);
+  torch::Tensor w0 = torch::randn({3, 7}, torch::kFloat64), center = torch::randn({1, 7}, torch::kFloat64) * 0.1;
+  torch::Tensor w_ref = w0.clone().requires_grad_(true);
+  sslab::ssl::dino_loss({torch::mm(x0, w_ref), torch::mm(x1, w_ref)}, {t0, t1}, center, 0.1, 0.04).backward();
+  torch::Tensor expected = w_ref.grad().clone();
+  torch::Tensor expected_center = sslab::ssl::dino_center(center, {t0, t1}, 0.9);
+
+  on_two_ranks([&](std::shared_ptr<sslab::Communicator> comm) {
+    torch::Tensor w = w0.clone().requires_grad_(true);
+    const int64_t r = comm->rank();
+    auto rows = [&](const torch::Tensor& t) { return t.narrow(0, 3 * r, 3); };
+    sslab::ssl::dino_loss({torch::mm(rows(x0), w), torch::mm(rows(x1), w)}, {rows(t0), rows(t1)}, center, 0.1, 0.04)
+        .backward();
+    sslab::GradientSync sync(comm, {w}, 1 << 20, false);
+    sync.arm();
+    sync.finish();
+    EXPECT_TRUE(torch::allclose(w.grad(), expected, 1e-10, 1e-12)) << w.grad() - expected;
+    torch::Tensor c = sslab::ssl::dino_center(center, {rows(t0), rows(t1)}, 0.9, comm.get());
+    EXPECT_TRUE(torch::allclose(c, expected_center, 1e-12, 1e-14)) << c - expected_center;
   });
 }
 

@@ -178,6 +178,136 @@ TEST(Losses, ClipMatchesFormula) {
 }
 
 // Stop-gradient: SimSiam's and BYOL's targets, MoCo's keys get no gradient.
+// SwAV's Sinkhorn-Knopp, as its reference code writes it, on plain arrays.
+Mat sinkhorn_reference(const Mat& scores, double eps, int iters) {
+  const size_t b = scores.size(), k = scores[0].size();
+  Mat q(k, std::vector<double>(b));  // [K, B]
+  double total = 0;
+  for (size_t i = 0; i < b; ++i)
+    for (size_t j = 0; j < k; ++j) total += q[j][i] = std::exp(scores[i][j] / eps);
+  for (auto& row : q)
+    for (auto& x : row) x /= total;
+  for (int it = 0; it < iters; ++it) {
+    for (auto& row : q) {
+      double s = 0;
+      for (double x : row) s += x;
+      for (auto& x : row) x /= s * static_cast<double>(k);
+    }
+    for (size_t i = 0; i < b; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < k; ++j) s += q[j][i];
+      for (size_t j = 0; j < k; ++j) q[j][i] /= s * static_cast<double>(b);
+    }
+  }
+  Mat codes(b, std::vector<double>(k));
+  for (size_t i = 0; i < b; ++i)
+    for (size_t j = 0; j < k; ++j) codes[i][j] = q[j][i] * static_cast<double>(b);
+  return codes;
+}
+
+// -sum_k q[k] log softmax(s / t)[k]
+double soft_cross_entropy(const std::vector<double>& q, const std::vector<double>& s, double t) {
+  double mx = -1e300, z = 0, ce = 0;
+  for (double x : s) mx = std::max(mx, x / t);
+  for (double x : s) z += std::exp(x / t - mx);
+  for (size_t k = 0; k < s.size(); ++k) ce -= q[k] * (s[k] / t - mx - std::log(z));
+  return ce;
+}
+
+TEST(Losses, SinkhornKnoppMatchesSwavReference) {
+  torch::Tensor s = torch::tanh(randn(7, 5, 30));  // cosine-like scores in (-1, 1)
+  for (auto [eps, iters] : std::vector<std::pair<double, int>>{{0.05, 3}, {0.5, 1}, {0.1, 0}}) {
+    SCOPED_TRACE(eps);
+    Mat want = sinkhorn_reference(to_mat(s), eps, iters);
+    Mat got = to_mat(sslab::ssl::sinkhorn_knopp(s, eps, iters));
+    for (size_t i = 0; i < want.size(); ++i)
+      for (size_t j = 0; j < want[i].size(); ++j) expect_rel(got[i][j], want[i][j]);
+  }
+  // Each sample's codes are a distribution; with enough iterations every
+  // prototype gets an equal share of the batch (the equipartition).
+  torch::Tensor q = sslab::ssl::sinkhorn_knopp(s, 0.3, 200);
+  EXPECT_TRUE(torch::allclose(q.sum(1), torch::ones({7}, torch::kFloat64), 1e-9, 1e-12));
+  EXPECT_TRUE(torch::allclose(q.sum(0), torch::full({5}, 7.0 / 5, torch::kFloat64), 1e-6, 1e-9)) << q.sum(0);
+  // float32 scores with a small epsilon: no overflow (exp(1 / 0.01) > float32's range).
+  torch::Tensor f = sslab::ssl::sinkhorn_knopp(s.to(torch::kFloat32), 0.01, 3);
+  EXPECT_EQ(f.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::isfinite(f).all().item<bool>());
+}
+
+TEST(Losses, SwavSwappedPredictionMatchesFormula) {
+  torch::Tensor s0 = randn(6, 4, 31), s1 = randn(6, 4, 32);
+  torch::Tensor q0 = sslab::ssl::sinkhorn_knopp(s0, 0.5, 3), q1 = sslab::ssl::sinkhorn_knopp(s1, 0.5, 3);
+  double t = 0.1, want = 0;
+  Mat a = to_mat(s0), b = to_mat(s1), qa = to_mat(q0), qb = to_mat(q1);
+  // 1/2 [ mean_b CE(q0_b, s1_b) + mean_b CE(q1_b, s0_b) ]
+  for (int i = 0; i < 6; ++i) want += (soft_cross_entropy(qa[i], b[i], t) + soft_cross_entropy(qb[i], a[i], t)) / 12;
+  expect_rel(sslab::ssl::swav_loss({s0, s1}, {q0, q1}, t).item<double>(), want);
+  // Codes carry no gradient; the scores of both views do.
+  torch::Tensor x0 = s0.clone().requires_grad_(true), x1 = s1.clone().requires_grad_(true);
+  torch::Tensor c0 = q0.clone().requires_grad_(true);
+  sslab::ssl::swav_loss({x0, x1}, {c0, q1}, t).backward();
+  EXPECT_GT(x0.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(x1.grad().abs().sum().item<double>(), 0);
+  EXPECT_FALSE(c0.grad().defined());
+  // Three views, codes for the first two: pairs (0,1) (0,2) (1,0) (1,2).
+  torch::Tensor s2 = randn(6, 4, 33);
+  Mat c = to_mat(s2);
+  double three = 0;
+  for (int i = 0; i < 6; ++i)
+    three += (soft_cross_entropy(qa[i], b[i], t) + soft_cross_entropy(qa[i], c[i], t) +
+              soft_cross_entropy(qb[i], a[i], t) + soft_cross_entropy(qb[i], c[i], t)) / 24;
+  expect_rel(sslab::ssl::swav_loss({s0, s1, s2}, {q0, q1}, t).item<double>(), three);
+}
+
+TEST(Losses, DinoMatchesFormulaAndTheCentreFollowsTheTeacher) {
+  torch::Tensor st0 = randn(5, 6, 40), st1 = randn(5, 6, 41), st2 = randn(5, 6, 44);
+  torch::Tensor te0 = randn(5, 6, 42), te1 = randn(5, 6, 43);
+  torch::Tensor center = randn(1, 6, 45) * 0.1;
+  const double ts = 0.1, tt = 0.04;
+  // t_v = softmax((teacher_v - c) / tt); pairs (v, w != v); mean over rows, then pairs.
+  Mat S[3] = {to_mat(st0), to_mat(st1), to_mat(st2)}, T[2] = {to_mat(te0), to_mat(te1)};
+  std::vector<double> c = to_mat(center)[0];
+  auto teacher_probs = [&](const std::vector<double>& t) {
+    std::vector<double> p(t.size());
+    double mx = -1e300, z = 0;
+    for (size_t k = 0; k < t.size(); ++k) mx = std::max(mx, (t[k] - c[k]) / tt);
+    for (size_t k = 0; k < t.size(); ++k) z += p[k] = std::exp((t[k] - c[k]) / tt - mx);
+    for (auto& x : p) x /= z;
+    return p;
+  };
+  for (int views : {2, 3}) {
+    double want = 0;
+    int pairs = 0;
+    for (int v = 0; v < 2; ++v)
+      for (int w = 0; w < views; ++w) {
+        if (w == v) continue;
+        double ce = 0;
+        for (int i = 0; i < 5; ++i) ce += soft_cross_entropy(teacher_probs(T[v][i]), S[w][i], ts) / 5;
+        want += ce;
+        ++pairs;
+      }
+    std::vector<torch::Tensor> student{st0, st1, st2};
+    student.resize(views);
+    expect_rel(sslab::ssl::dino_loss(student, {te0, te1}, center, ts, tt).item<double>(), want / pairs);
+  }
+  // The teacher and the centre get no gradient; the student does.
+  torch::Tensor a = st0.clone().requires_grad_(true), t0 = te0.clone().requires_grad_(true);
+  torch::Tensor cg = center.clone().requires_grad_(true);
+  sslab::ssl::dino_loss({a, st1}, {t0, te1}, cg, ts, tt).backward();
+  EXPECT_GT(a.grad().abs().sum().item<double>(), 0);
+  EXPECT_FALSE(t0.grad().defined());
+  EXPECT_FALSE(cg.grad().defined());
+  // centre' = m c + (1 - m) mean of the teacher rows over both views.
+  torch::Tensor next = sslab::ssl::dino_center(center, {te0, te1}, 0.9);
+  ASSERT_EQ(next.sizes(), center.sizes());
+  for (int k = 0; k < 6; ++k) {
+    double mean = 0;
+    for (int v = 0; v < 2; ++v)
+      for (int i = 0; i < 5; ++i) mean += T[v][i][k] / 10;
+    expect_rel(next[0][k].item<double>(), 0.9 * c[k] + 0.1 * mean);
+  }
+}
+
 TEST(Losses, TargetsReceiveNoGradient) {
   torch::Tensor p = randn(4, 3, 16).requires_grad_(true), z = randn(4, 3, 17).requires_grad_(true);
   sslab::ssl::negative_cosine(p, z).backward();

@@ -34,6 +34,12 @@ type = "ssl.mlp"
 encoder = "main"
 hidden = [16]
 out_dim = 6
+[heads.dino]
+type = "ssl.dino_head"
+encoder = "main"
+hidden = [16]
+bottleneck = 6
+out_dim = 10
 [heads.pred]
 type = "ssl.mlp"
 in_dim = 6
@@ -89,10 +95,12 @@ TEST(Views, ObjectiveWithoutViewsSaysHowToAddThem) {
 
 // Every objective trains the encoder and its heads; EMA targets get no gradient.
 TEST(Objectives, GradientsReachOnlyTheOnlineNetwork) {
-  for (std::string obj : {"ssl.infonce", "ssl.vicreg", "ssl.barlow_twins", "ssl.simsiam", "ssl.byol", "ssl.moco"}) {
+  for (std::string obj : {"ssl.infonce", "ssl.vicreg", "ssl.barlow_twins", "ssl.simsiam", "ssl.byol", "ssl.moco",
+                          "ssl.swav", "ssl.dino"}) {
     SCOPED_TRACE(obj);
     bool predictor = obj == "ssl.simsiam" || obj == "ssl.byol";
-    std::string spec = "type = \"" + obj + "\"\nencoder = \"main\"\nprojector = \"proj\"" +
+    std::string spec = "type = \"" + obj + "\"\nencoder = \"main\"\nprojector = \"" +
+                       (obj == "ssl.dino" ? "dino" : "proj") + "\"" +
                        (predictor ? "\npredictor = \"pred\"" : "") + (obj == "ssl.moco" ? "\nqueue_size = 32" : "");
     Built b(recipe(spec));
     auto& ctx = b.exp->context();
@@ -101,7 +109,7 @@ TEST(Objectives, GradientsReachOnlyTheOnlineNetwork) {
     out.loss.backward();
     for (const auto& p : ctx.encoder("main")->named_parameters())
       EXPECT_TRUE(p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) << p.key();
-    bool ema = obj == "ssl.byol" || obj == "ssl.moco";
+    bool ema = obj == "ssl.byol" || obj == "ssl.moco" || obj == "ssl.dino";
     EXPECT_EQ(sslab::HostAccess::ema_targets(ctx).size(), ema ? 2u : 0u);
     for (auto& [name, t] : sslab::HostAccess::ema_targets(ctx))
       for (const auto& p : t.target->parameters()) {
@@ -109,6 +117,56 @@ TEST(Objectives, GradientsReachOnlyTheOnlineNetwork) {
         EXPECT_FALSE(p.grad().defined()) << name;
       }
   }
+}
+
+// SwAV: unit prototypes, frozen for the first steps, equipartitioned codes,
+// and a queue that joins the codes' batch once full; all in the checkpoint.
+TEST(Objectives, SwavPrototypesFreezeAndQueue) {
+  Built b(recipe("type = \"ssl.swav\"\nencoder = \"main\"\nprojector = \"proj\"\nprototypes = 5\n"
+                 "freeze_prototypes_steps = 1\nqueue_size = 32"));
+  auto obj = b.exp->objectives()[0].objective;
+  obj->train();
+  torch::Tensor protos = obj->named_parameters()["prototypes"];
+  ASSERT_EQ(protos.sizes(), (std::vector<int64_t>{5, 6}));
+  auto buffers = obj->named_buffers();
+  ASSERT_TRUE(buffers.contains("queue") && buffers.contains("queue_filled") && buffers.contains("step"));
+  auto out = obj->compute(b.batch);  // step 0: prototypes frozen
+  EXPECT_TRUE(torch::allclose(protos.norm(2, 1), torch::ones({5}), 1e-5, 1e-6));
+  out.loss.backward();
+  EXPECT_FALSE(protos.grad().defined());
+  EXPECT_EQ(buffers["step"].item<int64_t>(), 1);
+  EXPECT_EQ(buffers["queue_filled"].item<int64_t>(), 32);  // 2 views x 16 samples
+  EXPECT_GT(out.metrics.at("prototypes_used"), 0);
+  EXPECT_LE(out.metrics.at("prototypes_used"), 1);
+  auto again = obj->compute(b.batch);  // step 1: trained, codes over batch + queue
+  again.loss.backward();
+  ASSERT_TRUE(protos.grad().defined());
+  EXPECT_GT(protos.grad().abs().sum().item<double>(), 0);
+  EXPECT_TRUE(std::isfinite(again.loss.item<double>()));
+}
+
+// DINO: the teacher temperature warms up linearly, the centre moves towards
+// the teacher's mean output in training only, and both are checkpointed.
+TEST(Objectives, DinoCentreAndTeacherTemperature) {
+  Built b(recipe("type = \"ssl.dino\"\nencoder = \"main\"\nprojector = \"dino\"\nwarmup_teacher_temp = 0.02\n"
+                 "teacher_temp = 0.06\nwarmup_teacher_temp_steps = 4\ncenter_momentum = 0.5"));
+  auto obj = b.exp->objectives()[0].objective;
+  auto buffers = obj->named_buffers();
+  ASSERT_TRUE(buffers.contains("center") && buffers.contains("step"));
+  EXPECT_EQ(buffers["center"].sizes(), (std::vector<int64_t>{1, 10}));
+  obj->train();
+  std::vector<double> temps;
+  for (int i = 0; i < 6; ++i) temps.push_back(obj->compute(b.batch).metrics.at("teacher_temp"));
+  const std::vector<double> want{0.02, 0.03, 0.04, 0.05, 0.06, 0.06};
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(temps[i], want[i], 1e-12) << i;
+  EXPECT_GT(buffers["center"].abs().sum().item<double>(), 0);
+  torch::Tensor c = buffers["center"].clone();
+  obj->eval();
+  auto out = obj->compute(b.batch);
+  EXPECT_TRUE(torch::equal(buffers["center"], c));  // evaluation leaves it
+  EXPECT_EQ(buffers["step"].item<int64_t>(), 6);
+  EXPECT_GE(out.metrics.at("teacher_entropy"), 0);
+  EXPECT_LE(out.metrics.at("teacher_entropy"), std::log(10.0) + 1e-9);
 }
 
 TEST(Objectives, ByolTargetFollowsWithCosineMomentum) {

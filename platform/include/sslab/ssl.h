@@ -54,6 +54,39 @@ SSLAB_API torch::Tensor barlow_twins(const torch::Tensor& z1, const torch::Tenso
 SSLAB_API torch::Tensor clip_loss(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& logit_scale,
                                   Communicator* comm = nullptr);
 
+// SwAV (Caron et al. 2020), the codes: Sinkhorn-Knopp on scores [B, K] (this
+// rank's samples against K prototypes; cosine similarities), as the paper's
+// reference: Q = exp(scores / epsilon)^T normalised to sum 1, then
+// `iterations` rounds of scaling each prototype's row to 1/K and each
+// sample's column to 1/B (B the global batch: sums over every rank with a
+// communicator). Returns B * Q^T [B, K]: each row a distribution over the
+// prototypes, the prototypes equally used over the batch. Computed in
+// float64, without gradient.
+SSLAB_API torch::Tensor sinkhorn_knopp(const torch::Tensor& scores, double epsilon, int64_t iterations,
+                                       Communicator* comm = nullptr);
+
+// SwAV's swapped prediction over views: for every pair of views v != w, the
+// cross-entropy -sum_k q_v[b, k] log softmax(scores_w[b] / temperature)_k
+// with codes q_v of view v (no gradient through them) averaged over rows,
+// then over the pairs. codes.size() <= scores.size(): the views with codes
+// come first (multi-crop computes codes for the large crops only).
+SSLAB_API torch::Tensor swav_loss(const std::vector<torch::Tensor>& scores, const std::vector<torch::Tensor>& codes,
+                                  double temperature);
+
+// DINO (Caron et al. 2021): for every teacher view v and student view w != v,
+// the cross-entropy -sum_k t_v[b, k] log softmax(s_w[b] / student_temp)_k with
+// t_v = softmax((teacher_v - center) / teacher_temp) (no gradient), averaged
+// over rows, then over the pairs. The teacher's views are the student's first
+// teacher.size() views (the global crops).
+SSLAB_API torch::Tensor dino_loss(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher,
+                                  const torch::Tensor& center, double student_temp, double teacher_temp);
+
+// DINO's centre after a step: center * momentum + (1 - momentum) * the mean
+// row of the teacher outputs over all its views and, with a communicator,
+// every rank. center [1, K] or [K]; returns the same shape, no gradient.
+SSLAB_API torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& teacher,
+                                    double momentum, Communicator* comm = nullptr);
+
 // Top-1 accuracy of the positive among a row's candidates (for logs):
 // fraction of rows of a whose nearest row of b (cosine) is the same index.
 SSLAB_API double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b);

@@ -114,6 +114,113 @@ torch::Tensor clip_loss(const torch::Tensor& a, const torch::Tensor& b, const to
   return (F::cross_entropy(ab, labels) + F::cross_entropy(ba, labels)) / 2;
 }
 
+// ---------------------------------------------------------------- clustering and self-distillation
+
+namespace {
+// In-place sum over ranks (no gradient); identity without a communicator.
+void sum_over_ranks(Communicator* comm, torch::Tensor& t) {
+  if (!comm || comm->world_size() <= 1) return;
+  std::vector<torch::Tensor> v{t};
+  comm->all_reduce_sum(v);
+}
+int64_t world_of(Communicator* comm) { return comm && comm->world_size() > 1 ? comm->world_size() : 1; }
+}  // namespace
+
+torch::Tensor sinkhorn_knopp(const torch::Tensor& scores, double epsilon, int64_t iterations, Communicator* comm) {
+  SSLAB_CHECK(scores.dim() == 2 && scores.size(0) > 0 && scores.size(1) > 0,
+              "sinkhorn_knopp: expected scores [B, K], got ", scores.sizes());
+  SSLAB_CHECK(epsilon > 0 && iterations >= 0, "sinkhorn_knopp: epsilon must be > 0 and iterations >= 0, got ", epsilon,
+              " and ", iterations);
+  torch::NoGradGuard no_grad;
+  // float64: exp(1 / epsilon) overflows float32 for epsilon < 0.012.
+  torch::Tensor q = torch::exp(scores.detach().to(torch::kFloat64) / epsilon).t().contiguous();  // [K, B]
+  const int64_t k = q.size(0), b = q.size(1) * world_of(comm);
+  torch::Tensor total = q.sum();
+  sum_over_ranks(comm, total);
+  q /= total;
+  for (int64_t it = 0; it < iterations; ++it) {
+    torch::Tensor rows = q.sum(1, /*keepdim=*/true);
+    sum_over_ranks(comm, rows);
+    q /= rows;
+    q /= static_cast<double>(k);
+    q /= q.sum(0, /*keepdim=*/true);
+    q /= static_cast<double>(b);
+  }
+  q *= static_cast<double>(b);
+  return q.t().to(scores.scalar_type());
+}
+
+torch::Tensor swav_loss(const std::vector<torch::Tensor>& scores, const std::vector<torch::Tensor>& codes,
+                        double temperature) {
+  SSLAB_CHECK(scores.size() >= 2 && !codes.empty() && codes.size() <= scores.size(),
+              "swav: expected at least 2 views of scores and codes for 1..", scores.size(), " of them, got ",
+              scores.size(), " and ", codes.size());
+  for (size_t v = 0; v < scores.size(); ++v)
+    SSLAB_CHECK(scores[v].dim() == 2 && scores[v].sizes() == scores[0].sizes(), "swav: view ", v, "'s scores are ",
+                scores[v].sizes(), ", view 0's ", scores[0].sizes());
+  for (size_t v = 0; v < codes.size(); ++v)
+    SSLAB_CHECK(codes[v].sizes() == scores[0].sizes(), "swav: view ", v, "'s codes are ", codes[v].sizes(),
+                ", the scores ", scores[0].sizes());
+  torch::Tensor total;
+  int64_t pairs = 0;
+  for (size_t v = 0; v < codes.size(); ++v) {
+    torch::Tensor q = codes[v].detach();
+    for (size_t w = 0; w < scores.size(); ++w) {
+      if (w == v) continue;
+      torch::Tensor ce = -(q * torch::log_softmax(scores[w] / temperature, 1)).sum(1).mean();
+      total = total.defined() ? total + ce : ce;
+      ++pairs;
+    }
+  }
+  return total / static_cast<double>(pairs);
+}
+
+torch::Tensor dino_loss(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher,
+                        const torch::Tensor& center, double student_temp, double teacher_temp) {
+  SSLAB_CHECK(student.size() >= 2 && !teacher.empty() && teacher.size() <= student.size(),
+              "dino: expected at least 2 student views and 1..", student.size(), " teacher views, got ",
+              student.size(), " and ", teacher.size());
+  for (size_t v = 0; v < student.size(); ++v)
+    SSLAB_CHECK(student[v].dim() == 2 && student[v].size(1) == student[0].size(1), "dino: student view ", v, " is ",
+                student[v].sizes(), ", view 0 ", student[0].sizes());
+  for (size_t v = 0; v < teacher.size(); ++v)
+    SSLAB_CHECK(teacher[v].sizes() == student[v].sizes(), "dino: teacher view ", v, " is ", teacher[v].sizes(),
+                ", the student's ", student[v].sizes());
+  SSLAB_CHECK(center.numel() == student[0].size(1), "dino: the center has ", center.numel(), " values for ",
+              student[0].size(1), " outputs");
+  torch::Tensor c = center.detach().reshape({1, -1}).to(teacher[0].scalar_type());
+  torch::Tensor total;
+  int64_t pairs = 0;
+  for (size_t v = 0; v < teacher.size(); ++v) {
+    torch::Tensor t = torch::softmax((teacher[v].detach() - c) / teacher_temp, 1);
+    for (size_t w = 0; w < student.size(); ++w) {
+      if (w == v) continue;
+      torch::Tensor ce = -(t * torch::log_softmax(student[w] / student_temp, 1)).sum(1).mean();
+      total = total.defined() ? total + ce : ce;
+      ++pairs;
+    }
+  }
+  return total / static_cast<double>(pairs);
+}
+
+torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& teacher, double momentum,
+                          Communicator* comm) {
+  SSLAB_CHECK(!teacher.empty(), "dino_center: no teacher outputs");
+  torch::NoGradGuard no_grad;
+  torch::Tensor sum = torch::zeros({center.numel()}, teacher[0].options().dtype(torch::kFloat64));
+  int64_t rows = 0;
+  for (const auto& t : teacher) {
+    SSLAB_CHECK(t.dim() == 2 && t.size(1) == center.numel(), "dino_center: teacher outputs ", t.sizes(), " for a center of ",
+                center.numel(), " values");
+    sum += t.detach().to(torch::kFloat64).sum(0);
+    rows += t.size(0);
+  }
+  sum_over_ranks(comm, sum);
+  torch::Tensor mean = sum / static_cast<double>(rows * world_of(comm));
+  return (center.detach().to(torch::kFloat64) * momentum + mean.reshape(center.sizes()) * (1 - momentum))
+      .to(center.scalar_type());
+}
+
 double pair_accuracy(const torch::Tensor& a, const torch::Tensor& b) {
   torch::NoGradGuard no_grad;
   torch::Tensor sim = torch::mm(unit(a.to(torch::kFloat32)), unit(b.to(torch::kFloat32)).t());
