@@ -12,8 +12,8 @@ namespace sslab::vision {
 // ---------------------------------------------------------------- pieces
 
 torch::Tensor rotate_by(const torch::Tensor& images, const torch::Tensor& k) {
-  SSLAB_CHECK(images.dim() == 4 && images.size(2) == images.size(3), "rotation: images must be [B,C,H,W] with H == W, got ",
-              images.sizes());
+  SSLAB_CHECK(images.dim() == 4 && images.size(2) == images.size(3),
+              "rotation: images must be [B,C,H,W] with H == W, got ", images.sizes());
   SSLAB_CHECK(k.dim() == 1 && k.size(0) == images.size(0), "rotation: k must be [B] for images ", images.sizes(),
               ", got ", k.sizes());
   torch::Tensor kk = k.to(images.device(), torch::kInt64);
@@ -44,7 +44,8 @@ PixelDecoderImpl::PixelDecoderImpl(const PixelDecoderOptions& options) : options
   int64_t c = options.hidden();
   for (int64_t i = 0; i < stages_; ++i) {
     const int64_t next = std::max<int64_t>(16, c / 2);
-    up_->push_back(torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c, next, 4).stride(2).padding(1).bias(false)));
+    up_->push_back(
+        torch::nn::ConvTranspose2d(torch::nn::ConvTranspose2dOptions(c, next, 4).stride(2).padding(1).bias(false)));
     up_->push_back(torch::nn::BatchNorm2d(next));
     up_->push_back(torch::nn::ReLU());
     c = next;
@@ -81,7 +82,7 @@ torch::Tensor region_mask(const Regions& r, int64_t height, int64_t width, const
   auto opts = torch::TensorOptions().dtype(torch::kInt64).device(device);
   torch::Tensor top = r.top.to(device).unsqueeze(1), left = r.left.to(device).unsqueeze(1);
   torch::Tensor rows = torch::arange(height, opts).unsqueeze(0), cols = torch::arange(width, opts).unsqueeze(0);
-  torch::Tensor in_rows = rows.ge(top).logical_and(rows.lt(top + r.size));   // [B,H]
+  torch::Tensor in_rows = rows.ge(top).logical_and(rows.lt(top + r.size));    // [B,H]
   torch::Tensor in_cols = cols.ge(left).logical_and(cols.lt(left + r.size));  // [B,W]
   return in_rows.unsqueeze(2).logical_and(in_cols.unsqueeze(1)).unsqueeze(1).to(torch::kFloat32);
 }
@@ -89,8 +90,8 @@ torch::Tensor region_mask(const Regions& r, int64_t height, int64_t width, const
 torch::Tensor crop_regions(const torch::Tensor& images, const Regions& r) {
   const int64_t b = images.size(0), c = images.size(1), w = images.size(3), s = r.size;
   torch::Tensor offsets = torch::arange(s, torch::TensorOptions().dtype(torch::kInt64).device(images.device()));
-  torch::Tensor rows = r.top.to(images.device()).unsqueeze(1) + offsets;   // [B,s]
-  torch::Tensor cols = r.left.to(images.device()).unsqueeze(1) + offsets;  // [B,s]
+  torch::Tensor rows = r.top.to(images.device()).unsqueeze(1) + offsets;                // [B,s]
+  torch::Tensor cols = r.left.to(images.device()).unsqueeze(1) + offsets;               // [B,s]
   torch::Tensor band = images.gather(2, rows.view({b, 1, s, 1}).expand({b, c, s, w}));  // [B,C,s,W]
   return band.gather(3, cols.view({b, 1, 1, s}).expand({b, c, s, s}));
 }
@@ -141,8 +142,8 @@ torch::Tensor RotationPrediction::logits(const torch::Tensor& rotated_images) {
 
 ObjectiveOutput RotationPrediction::compute(const Batch& batch) {
   const torch::Tensor& x = batch.at(encoder_->input());
-  SSLAB_CHECK(x.dim() == 4 && x.size(2) == x.size(3), where_, ": rotation prediction needs square images [B,C,H,W] in '",
-              encoder_->input(), "', got ", x.sizes());
+  SSLAB_CHECK(x.dim() == 4 && x.size(2) == x.size(3), where_,
+              ": rotation prediction needs square images [B,C,H,W] in '", encoder_->input(), "', got ", x.sizes());
   const int64_t b = x.size(0);
   torch::Tensor rotated, labels;
   auto long_opts = torch::TensorOptions().dtype(torch::kInt64).device(x.device());
@@ -164,8 +165,8 @@ ObjectiveOutput RotationPrediction::compute(const Batch& batch) {
 
 // ---------------------------------------------------------------- reconstruction
 
-Reconstruction::Reconstruction(std::shared_ptr<Encoder> encoder, const ReconstructionOptions& options,
-                               int64_t out_size, std::string where)
+Reconstruction::Reconstruction(std::shared_ptr<Encoder> encoder, const ReconstructionOptions& options, int64_t out_size,
+                               std::string where)
     : encoder_(std::move(encoder)), options_(options), where_(std::move(where)) {
   decoder_ = register_module("decoder", PixelDecoder(PixelDecoderOptions()
                                                          .in_dim(encoder_->embed_dim())

@@ -37,6 +37,17 @@ int64_t projection_width(const TwoViewBranch& b) {
   return out;
 }
 
+// Every view of the branch's key: 0 and 1 (the global crops; an error saying
+// how to add them when absent), then 2, 3, ... as long as the batch has them
+// (multi-crop: more, usually smaller, crops from [views] and per-view
+// transforms).
+std::vector<Batch> all_views(const TwoViewBranch& b, const Batch& batch) {
+  auto [v0, v1] = b.views(batch);
+  std::vector<Batch> out{std::move(v0), std::move(v1)};
+  for (int v = 2; batch.has(b.key() + "@" + std::to_string(v)); ++v) out.push_back(select_view(batch, b.key(), v));
+  return out;
+}
+
 // ---------------------------------------------------------------- DINO head
 
 struct DinoHeadOptions {
@@ -99,20 +110,25 @@ class Swav : public Objective {
   }
 
   ObjectiveOutput compute(const Batch& batch) override {
-    auto [v0, v1] = b_.views(batch);
+    std::vector<Batch> views = all_views(b_, batch);
     if (is_training()) {
       torch::NoGradGuard no_grad;
       prototypes_.copy_(unit(prototypes_));
     }
     const bool frozen = is_training() && step_.item<int64_t>() < o_.freeze_prototypes_steps;
     torch::Tensor w = frozen ? prototypes_.detach() : prototypes_;
-    torch::Tensor z0 = unit(b_.project(v0)), z1 = unit(b_.project(v1));
-    torch::Tensor s0 = torch::mm(z0, w.t()), s1 = torch::mm(z1, w.t());
+    // Scores of every view; codes of the two global views only (the paper's
+    // crops_for_assign), each predicted from every other view.
+    std::vector<torch::Tensor> z, scores;
+    for (const Batch& v : views) {
+      z.push_back(unit(b_.project(v)));
+      scores.push_back(torch::mm(z.back(), w.t()));
+    }
     std::vector<torch::Tensor> codes;
     {
       torch::NoGradGuard no_grad;
       const bool use_queue = queue_.defined() && queue_filled_.item<int64_t>() >= o_.queue_size;
-      for (const torch::Tensor& s : {s0, s1}) {
+      for (const torch::Tensor& s : {scores[0], scores[1]}) {
         torch::Tensor scores = s.detach();
         // With a full queue the codes are computed over the batch and the
         // queue's past projections together (the paper's small-batch remedy).
@@ -122,11 +138,11 @@ class Swav : public Objective {
       }
     }
     ObjectiveOutput out;
-    out.loss = ssl::swav_loss({s0, s1}, codes, o_.temperature);
+    out.loss = ssl::swav_loss(scores, codes, o_.temperature);
     torch::NoGradGuard no_grad;
     if (is_training()) {
       step_ += 1;
-      if (queue_.defined()) enqueue(torch::cat({z0, z1}).detach());
+      if (queue_.defined()) enqueue(torch::cat({z[0], z[1]}).detach());
     }
     // Collapse monitor: the share of prototypes that are some sample's best.
     torch::Tensor best = torch::cat({codes[0], codes[1]}).argmax(1);
@@ -176,12 +192,15 @@ class Dino : public Objective {
   }
 
   ObjectiveOutput compute(const Batch& batch) override {
-    auto [v0, v1] = b_.views(batch);
-    torch::Tensor s0 = b_.project(v0), s1 = b_.project(v1);
-    torch::Tensor t0 = b_.target(v0), t1 = b_.target(v1);
+    // The student sees every view, the teacher the two global ones (multi-crop).
+    std::vector<Batch> views = all_views(b_, batch);
+    std::vector<torch::Tensor> student;
+    for (const Batch& v : views) student.push_back(b_.project(v));
+    torch::Tensor t0 = b_.target(views[0]), t1 = b_.target(views[1]);
     const double tt = teacher_temp(step_.item<int64_t>());
     ObjectiveOutput out;
-    out.loss = ssl::dino_loss({s0, s1}, {t0, t1}, center_, o_.student_temp, tt);
+    out.loss = ssl::dino_loss(student, {t0, t1}, center_, o_.student_temp, tt);
+    out.metrics["views"] = static_cast<double>(views.size());
     torch::NoGradGuard no_grad;
     // Sharpness of the teacher: the entropy of its centred, sharpened
     // distribution (0: one-hot; log K: uniform, collapse by flattening).

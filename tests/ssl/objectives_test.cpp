@@ -4,6 +4,7 @@
 
 #include "sslab/host/experiment.h"
 #include "sslab/host/trainer.h"
+#include "sslab/ssl.h"
 #include "test_util.h"
 
 namespace {
@@ -167,6 +168,90 @@ TEST(Objectives, DinoCentreAndTeacherTemperature) {
   EXPECT_EQ(buffers["step"].item<int64_t>(), 6);
   EXPECT_GE(out.metrics.at("teacher_entropy"), 0);
   EXPECT_LE(out.metrics.at("teacher_entropy"), std::log(10.0) + 1e-9);
+}
+
+// Multi-crop: two global crops and two smaller local ones from [views] and
+// per-view transforms; DINO's student sees all four, its teacher the global
+// two (6 pairs), SwAV's codes come from the global two.
+TEST(Objectives, MultiCropViewsForDinoAndSwav) {
+  const std::string views = R"(
+[plugins]
+load = ["vision", "ssl"]
+[data.train]
+type = "vision.fashion_mnist"
+split = "train"
+limit = 64
+[views]
+image = 4
+[[transforms."image@0"]]
+type = "vision.random_resized_crop"
+size = 24
+scale = [0.4, 1.0]
+[[transforms."image@1"]]
+type = "vision.random_resized_crop"
+size = 24
+scale = [0.4, 1.0]
+[[transforms."image@*"]]
+type = "vision.random_resized_crop"
+size = 12
+scale = [0.05, 0.4]
+[encoders.image]
+type = "vision.cnn"
+channels = [8, 16]
+blocks = 1
+[heads.dino]
+type = "ssl.dino_head"
+encoder = "image"
+hidden = [16]
+bottleneck = 8
+out_dim = 12
+[heads.proj]
+type = "ssl.mlp"
+encoder = "image"
+hidden = [16]
+out_dim = 8
+[train]
+steps = 1
+[[objectives]]
+)";
+  Built b(views + "type = \"ssl.dino\"\nencoder = \"image\"\nprojector = \"dino\"\n");
+  const std::vector<int64_t> global{16, 1, 24, 24}, local{16, 1, 12, 12};
+  EXPECT_EQ(b.batch.at("image@0").sizes(), global);
+  EXPECT_EQ(b.batch.at("image@1").sizes(), global);
+  EXPECT_EQ(b.batch.at("image@2").sizes(), local);
+  EXPECT_EQ(b.batch.at("image@3").sizes(), local);
+  EXPECT_FALSE(b.batch.has("image@4"));
+  auto& ctx = b.exp->context();
+  auto obj = b.exp->objectives()[0].objective;
+  // Evaluation mode: the centre stays 0, and the student's batch norm uses
+  // running statistics, so the forwards below repeat compute()'s exactly
+  // (the teacher runs in training mode either way, on the same views).
+  obj->eval();
+  ctx.encoder("image")->eval();
+  ctx.head("dino")->eval();
+  auto& targets = sslab::HostAccess::ema_targets(ctx);
+  auto out = obj->compute(b.batch);
+  EXPECT_EQ(out.metrics.at("views"), 4);
+  {
+    torch::NoGradGuard no_grad;
+    auto teacher_enc = std::dynamic_pointer_cast<sslab::Encoder>(targets.at("image").target);
+    auto teacher_head = std::dynamic_pointer_cast<sslab::Head>(targets.at("dino").target);
+    ASSERT_TRUE(teacher_enc && teacher_head);
+    std::vector<torch::Tensor> student, teacher;
+    for (int v = 0; v < 4; ++v) {
+      sslab::Batch view = sslab::select_view(b.batch, "image", v);
+      student.push_back(ctx.head("dino")->forward(ctx.encoder("image")->embed(view)));
+      if (v < 2) teacher.push_back(teacher_head->forward(teacher_enc->embed(view)));
+    }
+    torch::Tensor want = sslab::ssl::dino_loss(student, teacher, torch::zeros({1, 12}), 0.1, 0.04);
+    EXPECT_NEAR(out.loss.item<double>(), want.item<double>(), 1e-5);
+  }
+
+  Built s(views + "type = \"ssl.swav\"\nencoder = \"image\"\nprojector = \"proj\"\nprototypes = 6\n");
+  auto swav = s.exp->objectives()[0].objective->compute(s.batch);
+  EXPECT_TRUE(std::isfinite(swav.loss.item<double>()));
+  swav.loss.backward();
+  EXPECT_GT(s.exp->context().encoder("image")->parameters().front().grad().abs().sum().item<double>(), 0);
 }
 
 TEST(Objectives, ByolTargetFollowsWithCosineMomentum) {

@@ -46,7 +46,9 @@ TEST_F(Pretext, RotateByTurnsEachImageCounterClockwise) {
   torch::Tensor back = r;
   for (int t = 0; t < 4; ++t) back = rotate_by(back, k);
   EXPECT_TRUE(torch::equal(back, r));
-  EXPECT_NE(vision_test::user_error([&] { rotate_by(torch::rand({2, 1, 4, 5}), torch::tensor({0, 1})); }).find("H == W"),
+  EXPECT_NE(vision_test::user_error([&] {
+              rotate_by(torch::rand({2, 1, 4, 5}), torch::tensor({0, 1}));
+            }).find("H == W"),
             std::string::npos);
 }
 
