@@ -9,6 +9,33 @@
 
 namespace sslab::vision {
 
+namespace {
+
+// The encoder's embedding of images given under its input key.
+torch::Tensor embed_images(Encoder& encoder, const torch::Tensor& images) {
+  Batch b;
+  b.tensors[encoder.input()] = images;
+  b.size = images.size(0);
+  return encoder.embed(b);
+}
+
+// Uniform [0, 1) (or standard normal) values shaped like `like`, on its
+// device; drawn from `generator` on the generator's own device when one is
+// given (the pictures' CPU generator while the model runs on a GPU).
+torch::Tensor random_like(const torch::Tensor& like, const c10::optional<at::Generator>& generator,
+                          bool normal = false) {
+  auto opts = generator ? like.options().device(generator->device()) : like.options();
+  return (normal ? torch::randn(like.sizes(), generator, opts) : torch::rand(like.sizes(), generator, opts))
+      .to(like.device());
+}
+
+// Side of the inpainting square: region x image_size, rounded, in [1, image_size].
+int64_t region_side(const ReconstructionOptions& o) {
+  return std::clamp<int64_t>(std::llround(o.region() * static_cast<double>(o.image_size())), 1, o.image_size());
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------- pieces
 
 torch::Tensor rotate_by(const torch::Tensor& images, const torch::Tensor& k) {
@@ -98,18 +125,17 @@ torch::Tensor crop_regions(const torch::Tensor& images, const Regions& r) {
 
 std::pair<torch::Tensor, torch::Tensor> corrupt(const torch::Tensor& images, const std::string& kind, double level,
                                                 c10::optional<at::Generator> generator) {
-  auto opts = images.options();
   if (kind == "mask") {
-    torch::Tensor hit = torch::rand(images.sizes(), generator, opts).lt(level);
+    torch::Tensor hit = random_like(images, generator).lt(level);
     return {images.masked_fill(hit, 0.0), hit.to(torch::kFloat32)};
   }
   if (kind == "gaussian") {
-    return {images + level * torch::randn(images.sizes(), generator, opts),
-            torch::ones(images.sizes(), opts.dtype(torch::kFloat32))};
+    return {images + level * random_like(images, generator, /*normal=*/true),
+            torch::ones(images.sizes(), images.options().dtype(torch::kFloat32))};
   }
   if (kind == "salt_pepper") {
-    torch::Tensor hit = torch::rand(images.sizes(), generator, opts).lt(level);
-    torch::Tensor salt = torch::rand(images.sizes(), generator, opts).lt(0.5).to(images.scalar_type());
+    torch::Tensor hit = random_like(images, generator).lt(level);
+    torch::Tensor salt = random_like(images, generator).lt(0.5).to(images.scalar_type());
     return {torch::where(hit, salt, images), hit.to(torch::kFloat32)};
   }
   throw UserError(str("denoising: corruption must be mask, gaussian or salt_pepper, got '", kind, "'"));
@@ -134,10 +160,7 @@ RotationPrediction::RotationPrediction(std::shared_ptr<Encoder> encoder, const R
 }
 
 torch::Tensor RotationPrediction::logits(const torch::Tensor& rotated_images) {
-  Batch b;
-  b.tensors[encoder_->input()] = rotated_images;
-  b.size = rotated_images.size(0);
-  return classifier_->forward(encoder_->embed(b));
+  return classifier_->forward(embed_images(*encoder_, rotated_images));
 }
 
 ObjectiveOutput RotationPrediction::compute(const Batch& batch) {
@@ -187,37 +210,27 @@ const torch::Tensor& Reconstruction::images_of(const Batch& batch) const {
 }
 
 torch::Tensor Reconstruction::decode(const torch::Tensor& input) {
-  Batch b;
-  b.tensors[encoder_->input()] = input;
-  b.size = input.size(0);
-  return decoder_->forward(encoder_->embed(b));
+  return decoder_->forward(embed_images(*encoder_, input));
 }
 
+// The loss is the mean squared error itself, logged as "<objective>/loss".
 ObjectiveOutput Reconstruction::compute(const Batch& batch) {
-  Output out = forward(images_of(batch), c10::nullopt);
-  ObjectiveOutput o;
-  o.loss = out.loss;
-  o.metrics["mse"] = out.loss.detach().item<double>();
-  return o;
+  return {forward(images_of(batch), c10::nullopt).loss, {}};
 }
 
 std::map<std::string, torch::Tensor> Reconstruction::pictures(const Batch& batch) {
   torch::Tensor images = images_of(batch);
   images = images.narrow(0, 0, std::min<int64_t>(8, images.size(0))).to(torch::kFloat32);
-  // Its own generator: the training's random stream is not touched.
+  // Its own generator: the training's random stream is not touched. It draws
+  // on the CPU; the images stay on the model's device.
   at::Generator gen = at::detail::createCPUGenerator(20160425);
-  Output out = forward(images.cpu(), gen);  // regions and noise drawn on the CPU generator
-  torch::Tensor rows = torch::cat({out.input.clamp(0, 1), out.full.clamp(0, 1), images.cpu().clamp(0, 1)}, 0);
+  Output out = forward(images, gen);
+  torch::Tensor rows = torch::cat({out.input, out.full, images}, 0).clamp(0, 1).cpu();
   return {{"reconstruction", image_grid(rows, images.size(0))}};
 }
 
 Inpainting::Inpainting(std::shared_ptr<Encoder> encoder, const ReconstructionOptions& options, std::string where)
-    : Reconstruction(std::move(encoder), options,
-                     std::clamp<int64_t>(std::llround(options.region() * static_cast<double>(options.image_size())), 1,
-                                         options.image_size()),
-                     std::move(where)),
-      size_(std::clamp<int64_t>(std::llround(options.region() * static_cast<double>(options.image_size())), 1,
-                                options.image_size())) {
+    : Reconstruction(std::move(encoder), options, region_side(options), std::move(where)), size_(region_side(options)) {
   SSLAB_CHECK(options.where() == "center" || options.where() == "random", where_,
               ": where must be center or random, got '", options.where(), "'");
 }
@@ -229,8 +242,7 @@ Reconstruction::Output Inpainting::forward(const torch::Tensor& images, c10::opt
   Output out;
   out.input = images * (1 - m) + options_.fill() * m;
   out.pred = decode(out.input);
-  out.target = crop_regions(images, r);
-  out.loss = torch::mse_loss(out.pred, out.target);
+  out.loss = torch::mse_loss(out.pred, crop_regions(images, r));
   if (!is_training()) {  // for pictures: the prediction pasted into its region
     torch::NoGradGuard no_grad;
     out.full = out.input.detach().clone();
@@ -255,8 +267,7 @@ Reconstruction::Output Denoising::forward(const torch::Tensor& images, c10::opti
   Output out;
   out.input = corrupt(images, options_.corruption(), options_.level(), generator).first;
   out.pred = decode(out.input);
-  out.target = images;
-  out.loss = torch::mse_loss(out.pred, out.target);
+  out.loss = torch::mse_loss(out.pred, images);
   out.full = out.pred.detach();
   return out;
 }

@@ -124,11 +124,10 @@ class Reconstruction : public Objective, public Illustrator {
   std::map<std::string, torch::Tensor> pictures(const Batch& batch) override;
 
   struct Output {
-    torch::Tensor loss;    // scalar
-    torch::Tensor input;   // what the encoder saw [B,C,H,W]
-    torch::Tensor pred;    // the decoder's output: the region [B,C,s,s] or the image [B,C,H,W]
-    torch::Tensor target;  // what pred is compared with
-    torch::Tensor full;    // the reconstruction as an image [B,C,H,W] (inpainting: only in eval mode, for pictures)
+    torch::Tensor loss;   // scalar
+    torch::Tensor input;  // what the encoder saw [B,C,H,W]
+    torch::Tensor pred;   // the decoder's output: the region [B,C,s,s] or the image [B,C,H,W]
+    torch::Tensor full;   // the reconstruction as an image [B,C,H,W] (inpainting: only in eval mode, for pictures)
   };
   virtual Output forward(const torch::Tensor& images, c10::optional<at::Generator> generator) = 0;
 

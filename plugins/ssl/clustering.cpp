@@ -129,12 +129,12 @@ class Swav : public Objective {
       torch::NoGradGuard no_grad;
       const bool use_queue = queue_.defined() && queue_filled_.item<int64_t>() >= o_.queue_size;
       for (const torch::Tensor& s : {scores[0], scores[1]}) {
-        torch::Tensor scores = s.detach();
+        torch::Tensor assigned = s.detach();
         // With a full queue the codes are computed over the batch and the
         // queue's past projections together (the paper's small-batch remedy).
-        if (use_queue) scores = torch::cat({scores, torch::mm(queue_.to(scores.dtype()), w.detach().t())});
+        if (use_queue) assigned = torch::cat({assigned, torch::mm(queue_.to(s.dtype()), w.detach().t())});
         codes.push_back(
-            ssl::sinkhorn_knopp(scores, o_.epsilon, o_.sinkhorn_iterations, comm_.get()).narrow(0, 0, s.size(0)));
+            ssl::sinkhorn_knopp(assigned, o_.epsilon, o_.sinkhorn_iterations, comm_.get()).narrow(0, 0, s.size(0)));
       }
     }
     ObjectiveOutput out;
@@ -237,11 +237,7 @@ void register_clustering(Registrar& r) {
   r.head("ssl.dino_head", "DINO's projection head: MLP -> L2-normalised bottleneck -> weight-normalised linear to K",
          head.schema(), [head](const Config& c, BuildContext& ctx) {
            H h = head.read(c);
-           int64_t in = h.in_dim;
-           if (!h.encoder.empty()) in = ctx.encoder(h.encoder, c.locate("encoder"))->embed_dim();
-           SSLAB_CHECK(in > 0, c.locate("in_dim"),
-                       ": give in_dim, or name the encoder this head reads with encoder = \"...\"");
-           std::vector<int64_t> dims{in};
+           std::vector<int64_t> dims{head_input_dim(h.encoder, h.in_dim, c, ctx)};
            dims.insert(dims.end(), h.hidden.begin(), h.hidden.end());
            dims.push_back(h.bottleneck);
            nn::MlpOptions o(dims);

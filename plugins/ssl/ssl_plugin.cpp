@@ -21,6 +21,13 @@
 
 namespace sslab::ssl_plugin {
 
+int64_t head_input_dim(const std::string& encoder, int64_t in_dim, const Config& cfg, BuildContext& ctx) {
+  if (!encoder.empty()) in_dim = ctx.encoder(encoder, cfg.locate("encoder"))->embed_dim();
+  SSLAB_CHECK(in_dim > 0, cfg.locate("in_dim"),
+              ": give in_dim, or name the encoder this head reads with encoder = \"...\"");
+  return in_dim;
+}
+
 namespace {
 
 using Predictor = TwoViewKeys::Predictor;
@@ -60,10 +67,7 @@ class MlpHead : public Head {
 };
 
 std::shared_ptr<Head> make_mlp_head(const MlpHeadOptions& h, const Config& cfg, BuildContext& ctx) {
-  int64_t in = h.in_dim;
-  if (!h.encoder.empty()) in = ctx.encoder(h.encoder, cfg.locate("encoder"))->embed_dim();
-  SSLAB_CHECK(in > 0, cfg.locate("in_dim"), ": give in_dim, or name the encoder this head reads with encoder = \"...\"");
-  std::vector<int64_t> dims{in};
+  std::vector<int64_t> dims{head_input_dim(h.encoder, h.in_dim, cfg, ctx)};
   dims.insert(dims.end(), h.hidden.begin(), h.hidden.end());
   dims.push_back(h.out_dim);
   nn::MlpOptions o(dims);

@@ -387,6 +387,32 @@ TEST(Losses, BadShapesAreClearErrors) {
   } catch (const sslab::UserError& e) {
     EXPECT_NE(std::string(e.what()).find("nt_xent: expected two [N, D] embeddings of the same shape"), std::string::npos);
   }
+  auto message = [](auto f) {
+    try {
+      f();
+    } catch (const sslab::UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no exception>");
+  };
+  using sslab::ssl::dino_loss;
+  using sslab::ssl::sinkhorn_knopp;
+  using sslab::ssl::swav_loss;
+  torch::Tensor s = torch::randn({4, 3});
+  auto says = [&](auto f, const std::string& needle) {
+    const std::string msg = message(f);
+    EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+  };
+  says([&] { sinkhorn_knopp(torch::randn({4}), 0.05, 3); }, "expected scores [B, K]");
+  says([&] { sinkhorn_knopp(s, 0, 3); }, "epsilon must be > 0");
+  says([&] { swav_loss({s}, {s}, 0.1); }, "swav: expected at least 2 views");
+  says([&] { swav_loss({s, s}, {s, s, s}, 0.1); }, "swav: expected at least 2 views");
+  says([&] { swav_loss({s, torch::randn({4, 5})}, {s}, 0.1); }, "view 1's scores are [4, 5]");
+  says([&] { swav_loss({s, s}, {torch::randn({2, 3})}, 0.1); }, "view 0's codes are [2, 3]");
+  says([&] { dino_loss({s}, {s}, torch::zeros({3}), 0.1, 0.04); }, "dino: expected at least 2");
+  says([&] { dino_loss({s, s}, {torch::randn({4, 5})}, torch::zeros({3}), 0.1, 0.04); }, "teacher view 0 is [4, 5]");
+  says([&] { dino_loss({s, s}, {s}, torch::zeros({5}), 0.1, 0.04); }, "the center has 5 values");
+  says([&] { sslab::ssl::dino_center(torch::zeros({5}), {s}, 0.9); }, "for a center of 5 values");
 }
 
 }  // namespace

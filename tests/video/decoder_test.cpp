@@ -1,6 +1,7 @@
 // The FFmpeg reader and writer: each container/codec round-trips a known
 // pattern, clips seek instead of decoding from the start, frames are resized
 // and converted to RGB, and bad files throw DataError naming the file.
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -171,6 +172,19 @@ TEST(VideoErrors, PlaylistsAndConcatScriptsAreRefused) {
   }
   EXPECT_NE(open_error(dir / "concat.mp4").find("'concat' demuxer, which is not allowed"), std::string::npos)
       << open_error(dir / "concat.mp4");
+}
+
+// SSLAB_FFMPEG_DEMUXERS replaces the allowed list: without MP4's demuxer, an
+// MP4 file is refused by name; with the default list it opens.
+TEST(VideoErrors, AllowedDemuxersCanBeReplaced) {
+  TempDir dir;
+  const std::string clip = dir / "real.mp4";
+  write_pattern(clip, "libx264", 8, 32, 24);
+  ASSERT_EQ(setenv("SSLAB_FFMPEG_DEMUXERS", "matroska,webm", 1), 0);
+  const std::string msg = open_error(clip);
+  unsetenv("SSLAB_FFMPEG_DEMUXERS");
+  EXPECT_NE(msg.find("'mov,mp4,m4a,3gp,3g2,mj2' demuxer, which is not allowed"), std::string::npos) << msg;
+  EXPECT_NO_THROW(VideoReader(clip, ReadOptions{}));
 }
 
 TEST(VideoErrors, DataErrorCarriesThePath) {

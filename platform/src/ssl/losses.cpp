@@ -117,13 +117,29 @@ torch::Tensor clip_loss(const torch::Tensor& a, const torch::Tensor& b, const to
 // ---------------------------------------------------------------- clustering and self-distillation
 
 namespace {
-// In-place sum over ranks (no gradient); identity without a communicator.
-void sum_over_ranks(Communicator* comm, torch::Tensor& t) {
-  if (!comm || comm->world_size() <= 1) return;
-  std::vector<torch::Tensor> v{t};
-  comm->all_reduce_sum(v);
-}
 int64_t world_of(Communicator* comm) { return comm && comm->world_size() > 1 ? comm->world_size() : 1; }
+
+// SwAV's and DINO's cross-view term: for every target view v (distributions
+// [B, K], no gradient) and every other view w,
+// -sum_k p_v log softmax(logits_w / temperature), averaged over rows, then
+// over the pairs. Each view's log-softmax is computed once.
+torch::Tensor cross_view_entropy(const std::vector<torch::Tensor>& targets, const std::vector<torch::Tensor>& logits,
+                                 double temperature) {
+  std::vector<torch::Tensor> log_p;
+  log_p.reserve(logits.size());
+  for (const auto& l : logits) log_p.push_back(torch::log_softmax(l / temperature, 1));
+  torch::Tensor total;
+  int64_t pairs = 0;
+  for (size_t v = 0; v < targets.size(); ++v) {
+    for (size_t w = 0; w < logits.size(); ++w) {
+      if (w == v) continue;
+      torch::Tensor ce = -(targets[v] * log_p[w]).sum(1).mean();
+      total = total.defined() ? total + ce : ce;
+      ++pairs;
+    }
+  }
+  return total / static_cast<double>(pairs);
+}
 }  // namespace
 
 torch::Tensor sinkhorn_knopp(const torch::Tensor& scores, double epsilon, int64_t iterations, Communicator* comm) {
@@ -135,13 +151,9 @@ torch::Tensor sinkhorn_knopp(const torch::Tensor& scores, double epsilon, int64_
   // float64: exp(1 / epsilon) overflows float32 for epsilon < 0.012.
   torch::Tensor q = torch::exp(scores.detach().to(torch::kFloat64) / epsilon).t().contiguous();  // [K, B]
   const int64_t k = q.size(0), b = q.size(1) * world_of(comm);
-  torch::Tensor total = q.sum();
-  sum_over_ranks(comm, total);
-  q /= total;
+  q /= all_reduce_sum_with_grad(comm, q.sum());
   for (int64_t it = 0; it < iterations; ++it) {
-    torch::Tensor rows = q.sum(1, /*keepdim=*/true);
-    sum_over_ranks(comm, rows);
-    q /= rows;
+    q /= all_reduce_sum_with_grad(comm, q.sum(1, /*keepdim=*/true));
     q /= static_cast<double>(k);
     q /= q.sum(0, /*keepdim=*/true);
     q /= static_cast<double>(b);
@@ -161,18 +173,9 @@ torch::Tensor swav_loss(const std::vector<torch::Tensor>& scores, const std::vec
   for (size_t v = 0; v < codes.size(); ++v)
     SSLAB_CHECK(codes[v].sizes() == scores[0].sizes(), "swav: view ", v, "'s codes are ", codes[v].sizes(),
                 ", the scores ", scores[0].sizes());
-  torch::Tensor total;
-  int64_t pairs = 0;
-  for (size_t v = 0; v < codes.size(); ++v) {
-    torch::Tensor q = codes[v].detach();
-    for (size_t w = 0; w < scores.size(); ++w) {
-      if (w == v) continue;
-      torch::Tensor ce = -(q * torch::log_softmax(scores[w] / temperature, 1)).sum(1).mean();
-      total = total.defined() ? total + ce : ce;
-      ++pairs;
-    }
-  }
-  return total / static_cast<double>(pairs);
+  std::vector<torch::Tensor> q;
+  for (const auto& c : codes) q.push_back(c.detach());
+  return cross_view_entropy(q, scores, temperature);
 }
 
 torch::Tensor dino_loss(const std::vector<torch::Tensor>& student, const std::vector<torch::Tensor>& teacher,
@@ -189,18 +192,9 @@ torch::Tensor dino_loss(const std::vector<torch::Tensor>& student, const std::ve
   SSLAB_CHECK(center.numel() == student[0].size(1), "dino: the center has ", center.numel(), " values for ",
               student[0].size(1), " outputs");
   torch::Tensor c = center.detach().reshape({1, -1}).to(teacher[0].scalar_type());
-  torch::Tensor total;
-  int64_t pairs = 0;
-  for (size_t v = 0; v < teacher.size(); ++v) {
-    torch::Tensor t = torch::softmax((teacher[v].detach() - c) / teacher_temp, 1);
-    for (size_t w = 0; w < student.size(); ++w) {
-      if (w == v) continue;
-      torch::Tensor ce = -(t * torch::log_softmax(student[w] / student_temp, 1)).sum(1).mean();
-      total = total.defined() ? total + ce : ce;
-      ++pairs;
-    }
-  }
-  return total / static_cast<double>(pairs);
+  std::vector<torch::Tensor> t;
+  for (const auto& x : teacher) t.push_back(torch::softmax((x.detach() - c) / teacher_temp, 1));
+  return cross_view_entropy(t, student, student_temp);
 }
 
 torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::Tensor>& teacher, double momentum,
@@ -215,8 +209,7 @@ torch::Tensor dino_center(const torch::Tensor& center, const std::vector<torch::
     sum += t.detach().to(torch::kFloat64).sum(0);
     rows += t.size(0);
   }
-  sum_over_ranks(comm, sum);
-  torch::Tensor mean = sum / static_cast<double>(rows * world_of(comm));
+  torch::Tensor mean = all_reduce_sum_with_grad(comm, sum) / static_cast<double>(rows * world_of(comm));
   return (center.detach().to(torch::kFloat64) * momentum + mean.reshape(center.sizes()) * (1 - momentum))
       .to(center.scalar_type());
 }
