@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sslab/host/evaluation.h"
+#include "sslab/host/federated.h"
 #include "sslab/host/protocols.h"
 
 #include <filesystem>
@@ -194,6 +195,7 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
   top.table("log", "logging");
   top.table("checkpoint", "checkpointing");
   top.table("distributed", "c10d settings");
+  top.table("federated", "federated training over simulated clients (docs/federated.md)");
   root.validate(top, {});
 
   recipe.at("plugins").validate(plugins_schema(), {});
@@ -207,6 +209,7 @@ void validate_recipe(const Recipe& recipe, const Registries& registries) {
   recipe.at("log").validate(log_schema(), {});
   recipe.at("checkpoint").validate(checkpoint_schema(), {});
   recipe.at("distributed").validate(distributed_schema(), {});
+  recipe.at("federated").validate(federated_schema(), {});
 
   validate_components(recipe.at("data"), ComponentKind::Dataset, registries);
   validate_components(recipe.at("tokenizers"), ComponentKind::Tokenizer, registries);

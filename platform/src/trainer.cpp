@@ -15,6 +15,7 @@
 #include "sslab/host/autocast.h"
 #include "sslab/host/distributed.h"
 #include "sslab/host/evaluation.h"
+#include "sslab/host/federated.h"
 #include "sslab/host/loader.h"
 #include "sslab/host/memory.h"
 #include "sslab/images.h"
@@ -151,7 +152,23 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
   lo.world_size = ctx.world_size();
   // on_error = "skip" is the split's dataset's (Experiment): it replaces an
   // unreadable sample, here and in every evaluation that reads the split.
-  loader_ = std::make_unique<Loader>(train_data, lo, exp_->pipelines());
+  // [federated] with only_client = k: the single-client baseline trains on
+  // client k's shard alone (evaluation still reads the whole split).
+  std::shared_ptr<Dataset> loader_data = train_data;
+  if (recipe_.at("federated").exists()) {
+    Config fed = section(recipe_, "federated", federated_schema());
+    const int64_t k = fed.get_int("only_client");
+    if (fed.get_bool("enabled") && k >= 0) {
+      SSLAB_CHECK(k < fed.get_int("clients"), fed.locate("only_client"), " (", k, ") must be below federated.clients (",
+                  fed.get_int("clients"), ")");
+      auto parts = federated_partition(fed, *train_data, ctx.seed(), lo.batch_size);
+      if (env.rank == 0)
+        std::cout << "federated.only_client = " << k << ": training on its " << parts[k].size() << " of "
+                  << train_data->size() << " samples" << std::endl;
+      loader_data = subset_dataset(train_data, parts[k]);
+    }
+  }
+  loader_ = std::make_unique<Loader>(loader_data, lo, exp_->pipelines());
   int64_t steps = train_.get_int("steps");
   total_steps_ = steps > 0 ? steps
                            : std::max<int64_t>(1, static_cast<int64_t>(std::ceil(train_.get_float("epochs") *
@@ -440,6 +457,7 @@ void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int
 }  // namespace
 
 TrainResult train(const Recipe& recipe, const TrainOptions& options) {
+  if (is_federated(recipe)) return train_federated(recipe, options, "");
   Run run(recipe, options, "");
   return run.go();
 }
@@ -447,6 +465,7 @@ TrainResult train(const Recipe& recipe, const TrainOptions& options) {
 TrainResult resume(const std::string& run_dir, const TrainOptions& options) {
   Recipe recipe = load_run_recipe(run_dir);
   SSLAB_CHECK(!latest_checkpoint(run_dir).empty(), run_dir, ": no checkpoint to resume from");
+  if (is_federated(recipe)) return train_federated(recipe, options, run_dir);
   Run run(recipe, options, run_dir);
   return run.go();
 }

@@ -179,3 +179,25 @@ TEST(Ranks, TorchrunLaunchesTheSslabCommand) {
 }
 
 }  // namespace
+
+// Federated training spread over two ranks (each trains half of every
+// round's clients, the sums are all-reduced) ends with the weights one
+// process simulating every client reaches, clients' own tensors included.
+TEST(Ranks, FederatedTwoRanksEqualOneProcess) {
+  TempDir tmp;
+  const std::string recipe = std::string(SSLAB_SOURCE_DIR) + "/recipes/smoke/federated.toml";
+  const std::string args = " --no-eval --set log.progress=none --set 'federated.local=[\"*.fc1.bias\"]'";
+  auto one = run(sslab_cli() + " train " + recipe + args + " --out " + tmp / "one");
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  auto [rc0, rc1] = train_two_ranks(tmp, recipe + args + " --out " + tmp / "two");
+  ASSERT_EQ(rc0, 0) << read_text(tmp / "log0");
+  ASSERT_EQ(rc1, 0) << read_text(tmp / "log1");
+  expect_same_weights(tmp / "one", tmp / "two");
+  auto loss1 = sslab_test::metric(tmp / "one", "loss"), loss2 = sslab_test::metric(tmp / "two", "loss");
+  ASSERT_EQ(loss1.size(), 6u);
+  ASSERT_EQ(loss2.size(), 6u);
+  for (size_t i = 0; i < loss1.size(); ++i) EXPECT_NEAR(loss1[i], loss2[i], 1e-5 * std::abs(loss1[i]) + 1e-7);
+  auto drift1 = sslab_test::metric(tmp / "one", "drift_mean"), drift2 = sslab_test::metric(tmp / "two", "drift_mean");
+  ASSERT_EQ(drift1.size(), drift2.size());
+  for (size_t i = 0; i < drift1.size(); ++i) EXPECT_NEAR(drift1[i], drift2[i], 1e-4 * drift1[i] + 1e-7);
+}

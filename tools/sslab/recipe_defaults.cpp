@@ -8,6 +8,7 @@
 
 #include <toml++/toml.h>
 
+#include "sslab/host/federated.h"
 #include "sslab/host/protocols.h"
 #include "sslab/host/recipe_schema.h"
 #include "sslab/registry.h"
@@ -112,6 +113,8 @@ const std::vector<PlatformSection>& platform_sections() {
       {"eval.finetune", "the fine-tuning protocol (eval.protocols has \"finetune\")", finetune_schema},
       {"eval.fewshot", "the few-shot protocol (eval.protocols has \"fewshot\")", fewshot_schema},
       {"distributed", "data-parallel runs under torchrun (c10d)", distributed_schema},
+      {"federated", "federated training over simulated clients: partition, rounds, aggregation (only when present)",
+       federated_schema},
   };
   return all;
 }
@@ -121,6 +124,8 @@ std::string recipe_with_defaults(const Recipe& recipe) {
   std::set<std::string> added;
   for (const PlatformSection& s : platform_sections()) {
     std::string name = s.name;
+    // [federated] changes what the run is: filled only when the recipe has it.
+    if (name == "federated" && !root.contains("federated")) continue;
     if (name.rfind("eval.", 0) != 0) fill(section(root, name), s.schema(), name, added);
   }
   toml::table& eval = section(root, "eval");
