@@ -56,6 +56,9 @@ Schema federated_schema() {
   s.strings("local", std::vector<std::string>{},
             "glob patterns of parameter and buffer names each client keeps for itself instead of taking the "
             "global ones (FedBN: [\"*.bn*\", \"*norm*\"]); names are <module>.<path>, e.g. encoders.main.bn1.weight");
+  s.boolean("local_norms", false,
+            "FedBN (Li et al. 2021): every normalisation layer's tensors (BatchNorm, SyncBatchNorm, LayerNorm, "
+            "GroupNorm: weights and running statistics) stay with each client, as if listed in `local`");
   s.string("ema", std::string("average"),
            "EMA targets (BYOL, MoCo, DINO): average them like the weights, or keep one per client (local)")
       .choices({"average", "local"});
@@ -374,14 +377,24 @@ FederatedRun::FederatedRun(const Recipe& recipe, const TrainOptions& options, co
 // parameters and buffers (once each, shared modules included) and the EMA
 // targets'.
 void FederatedRun::collect_state() {
-  std::set<const void*> seen;
+  std::set<const void*> seen, norms;
   const auto patterns = fed_.get_strings("local");
+  if (fed_.get_bool("local_norms")) {
+    for (const auto& [name, m] : exp_->modules())
+      for (const auto& sub : m->modules(true)) {
+        if (sub->name().find("Norm") == std::string::npos) continue;
+        for (const auto& p : sub->parameters(false)) norms.insert(p.unsafeGetTensorImpl());
+        for (const auto& b : sub->buffers(false)) norms.insert(b.unsafeGetTensorImpl());
+      }
+    SSLAB_CHECK(!norms.empty(), fed_.locate("local_norms"), ": the model has no normalisation layer to keep local");
+  }
   auto add = [&](const std::string& name, const torch::Tensor& t, bool parameter, bool ema) {
     if (!seen.insert(t.unsafeGetTensorImpl()).second) return;
     Entry e{name, t, false, parameter};
     if (ema) {
       e.local = fed_.get_string("ema") == "local";
     } else {
+      e.local = norms.count(t.unsafeGetTensorImpl()) != 0;
       for (const auto& p : patterns) e.local = e.local || fnmatch(p.c_str(), name.c_str(), 0) == 0;
     }
     state_.push_back(e);
@@ -725,7 +738,10 @@ TrainResult FederatedRun::go() {
     for (const auto& p : parts_) sizes.push_back(p.size());
     std::cout << "federated: " << parts_.size() << " clients (" << fed_.get_string("partition") << "), samples "
               << *std::min_element(sizes.begin(), sizes.end()) << ".." << *std::max_element(sizes.begin(), sizes.end())
-              << "; " << rounds_ << " rounds of " << local_steps_ << " local steps" << std::endl;
+              << "; " << rounds_ << " rounds of " << local_steps_ << " local steps";
+    const auto local = std::count_if(state_.begin(), state_.end(), [](const Entry& e) { return e.local; });
+    if (local > 0) std::cout << "; " << local << " of " << state_.size() << " tensors kept per client";
+    std::cout << std::endl;
   }
   progress_ = std::make_unique<Progress>(rank0 ? log_cfg_.get_string("progress") : "none", rounds_, round_);
   for (const auto& [n, m] : exp_->modules()) m->train();

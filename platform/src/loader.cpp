@@ -66,6 +66,36 @@ Batch collate(const std::vector<Sample>& samples) {
   return batch;
 }
 
+std::vector<int64_t> sample_lengths(const Dataset& dataset, const std::string& key, int threads,
+                                    const std::string& where) {
+  const int64_t n = dataset.size();
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  auto work = [&] {
+    for (int64_t i = next++; i < n; i = next++) {
+      try {
+        Sample s = dataset.get(i);
+        auto it = s.find(key);
+        SSLAB_CHECK(it != s.end(), where, ": sample ", i, " has no key '", key, "' to bucket by");
+        SSLAB_CHECK(it->second.dim() >= 1, where, ": '", key, "' of sample ", i, " is a scalar: nothing to bucket");
+        out[i] = it->second.size(0);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+        next = n;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+  return out;
+}
+
 // A fixed set of worker threads running loading jobs in FIFO order.
 struct Loader::Pool {
   explicit Pool(int n) {
@@ -111,6 +141,8 @@ struct Loader::Pool {
   std::mutex order_mu;
   int64_t order_epoch = -1;
   std::shared_ptr<const std::vector<int64_t>> order;
+  int64_t buckets_epoch = -1;
+  std::shared_ptr<const std::vector<std::vector<int64_t>>> buckets;
 };
 
 Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options, std::vector<Pipeline> pipelines)
@@ -119,9 +151,15 @@ Loader::Loader(std::shared_ptr<Dataset> dataset, LoaderOptions options, std::vec
   SSLAB_CHECK(options_.batch_size >= 1, "batch size must be >= 1");
   SSLAB_CHECK(options_.world_size >= 1 && options_.rank >= 0 && options_.rank < options_.world_size,
               "bad rank ", options_.rank, " of world size ", options_.world_size);
+  pool_ = std::make_unique<Pool>(std::max(0, options_.workers));
+  if (bucketing()) {
+    SSLAB_CHECK(static_cast<int64_t>(options_.lengths.size()) == dataset_->size(), "bucketing: ",
+                options_.lengths.size(), " lengths for a dataset of ", dataset_->size(), " samples");
+    SSLAB_CHECK(options_.bucket_width >= 1, "bucketing: bucket width must be >= 1");
+    global_batches_ = static_cast<int64_t>(buckets(0)->size());  // the same every epoch
+  }
   SSLAB_CHECK(batches_per_epoch() > 0, "the dataset has ", dataset_->size(), " samples: too few for one batch of ",
               options_.batch_size, " on each of ", options_.world_size, " rank(s)");
-  pool_ = std::make_unique<Pool>(std::max(0, options_.workers));
 }
 
 Loader::~Loader() {
@@ -132,6 +170,7 @@ Loader::~Loader() {
 }
 
 int64_t Loader::batches_per_epoch() const {
+  if (bucketing()) return global_batches_ / options_.world_size;
   int64_t global = options_.batch_size * options_.world_size;
   int64_t n = dataset_->size();
   return options_.drop_last ? n / global : (n + global - 1) / global;
@@ -157,7 +196,45 @@ std::shared_ptr<const std::vector<int64_t>> Loader::order(int64_t e) const {
   return idx;
 }
 
+std::shared_ptr<const std::vector<std::vector<int64_t>>> Loader::buckets(int64_t e) const {
+  std::lock_guard<std::mutex> lock(pool_->order_mu);
+  if (pool_->buckets_epoch == e) return pool_->buckets;
+  const auto n = static_cast<int64_t>(options_.lengths.size());
+  const int64_t width = options_.bucket_width;
+  std::vector<int64_t> rounded(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) rounded[i] = (std::max<int64_t>(options_.lengths[i], 1) + width - 1) / width * width;
+  std::mt19937_64 rng(mix_seed(options_.seed, 0xb0c4e7000ULL + static_cast<uint64_t>(e)));
+  std::vector<uint64_t> tie(static_cast<size_t>(n));
+  for (auto& t : tie) t = rng();
+  std::vector<int64_t> sorted(static_cast<size_t>(n));
+  std::iota(sorted.begin(), sorted.end(), 0);
+  std::sort(sorted.begin(), sorted.end(), [&](int64_t a, int64_t b) {
+    return rounded[a] != rounded[b] ? rounded[a] < rounded[b] : (tie[a] != tie[b] ? tie[a] < tie[b] : a < b);
+  });
+  auto out = std::make_shared<std::vector<std::vector<int64_t>>>();
+  std::vector<int64_t> current;
+  for (int64_t i : sorted) {
+    // Sorted ascending: the new sample is the batch's longest.
+    const bool full = static_cast<int64_t>(current.size()) >= options_.batch_size ||
+                      (options_.max_tokens > 0 && !current.empty() &&
+                       (static_cast<int64_t>(current.size()) + 1) * rounded[i] > options_.max_tokens);
+    if (full) {
+      out->push_back(std::move(current));
+      current.clear();
+    }
+    current.push_back(i);
+  }
+  if (!current.empty()) out->push_back(std::move(current));
+  if (options_.shuffle) {
+    for (size_t i = out->size(); i > 1; --i) std::swap((*out)[i - 1], (*out)[static_cast<size_t>(rng() % i)]);
+  }
+  pool_->buckets_epoch = e;
+  pool_->buckets = out;
+  return out;
+}
+
 std::vector<int64_t> Loader::indices(int64_t e, int64_t b) const {
+  if (bucketing()) return buckets(e)->at(static_cast<size_t>(b * options_.world_size + options_.rank));
   auto all = order(e);
   int64_t global = options_.batch_size * options_.world_size;
   int64_t start = std::min<int64_t>(b * global + options_.rank * options_.batch_size, static_cast<int64_t>(all->size()));

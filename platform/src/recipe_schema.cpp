@@ -45,6 +45,15 @@ Schema train_schema() {
   s.string("precision", std::string("fp32"), "fp32, or bf16 autocast on CUDA").choices({"fp32", "bf16"});
   s.integer("workers", int64_t{2}, "data loader worker threads").min(0);
   s.integer("prefetch", int64_t{4}, "batches prepared ahead").min(1);
+  s.string("bucket_key", std::string(""),
+           "length bucketing: the variable-length batch key (text.ids, audio.wave) whose samples are batched with "
+           "others of similar length, its length read once from every training sample (\"\": no bucketing)");
+  s.integer("bucket_width", int64_t{1}, "bucketing: lengths are rounded up to a multiple of this before sorting, "
+            "so samples of one rounded length mix from epoch to epoch").min(1);
+  s.integer("max_tokens", int64_t{0},
+            "bucketing: batches of up to this many padded tokens (samples x longest), at most batch_size / "
+            "accumulate / world size samples (0: that many samples each)")
+      .min(0);
   s.boolean("probe", true, "train an online linear probe on detached embeddings when labels exist");
   s.number("probe_lr", 1e-3, "online probe learning rate").greater_than(0);
   s.integer("probe_every", int64_t{1},

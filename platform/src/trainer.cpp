@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cmath>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -103,6 +104,7 @@ class Run {
   double last_loss_ = 0;
   std::chrono::steady_clock::time_point t_log_;
   int64_t samples_since_log_ = 0;
+  std::map<std::string, std::pair<double, double>> padding_;  // key -> (real, padded) elements since the log
 };
 
 Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& resume_dir)
@@ -167,6 +169,20 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
                   << train_data->size() << " samples" << std::endl;
       loader_data = subset_dataset(train_data, parts[k]);
     }
+  }
+  if (!train_.get_string("bucket_key").empty()) {
+    SSLAB_CHECK(!recipe_.at("federated").exists(), train_.locate("bucket_key"),
+                ": length bucketing is not available with [federated]");
+    const auto t0 = std::chrono::steady_clock::now();
+    lo.lengths = sample_lengths(*loader_data, train_.get_string("bucket_key"), std::max(1, lo.workers),
+                                train_.locate("bucket_key"));
+    lo.bucket_width = train_.get_int("bucket_width");
+    lo.max_tokens = train_.get_int("max_tokens");
+    if (env.rank == 0)
+      std::cout << "bucketing by '" << train_.get_string("bucket_key") << "': read " << lo.lengths.size()
+                << " lengths in " << std::fixed << std::setprecision(1)
+                << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s"
+                << std::defaultfloat << std::endl;
   }
   loader_ = std::make_unique<Loader>(loader_data, lo, exp_->pipelines());
   int64_t steps = train_.get_int("steps");
@@ -291,6 +307,23 @@ Batch Run::next_batch() {
   Batch batch = loader_->next();
   if (!exp_->context().device().is_cpu()) batch = batch.to(exp_->context().device(), true);
   samples_since_log_ += batch.size;
+  // Padding of variable-length keys: real and padded elements since the last log.
+  for (const auto& [key, t] : batch.tensors) {
+    if (key.size() < 8 || key.compare(key.size() - 7, 7, ".length") != 0) continue;
+    const std::string base = key.substr(0, key.size() - 7);
+    if (!batch.has(base) || batch.at(base).dim() < 2) continue;
+    auto& [real, padded] = padding_[base];
+    real += static_cast<double>(t.sum().item<int64_t>());
+    padded += static_cast<double>(batch.at(base).size(0) * batch.at(base).size(1));
+  }
+  // A batch whose samples happen to have one length is collated without
+  // ".length" (bucketing makes that common): all real, no padding.
+  for (auto& [base, rp] : padding_) {
+    if (batch.has(base + ".length") || !batch.has(base) || batch.at(base).dim() < 2) continue;
+    const auto n = static_cast<double>(batch.at(base).size(0) * batch.at(base).size(1));
+    rp.first += n;
+    rp.second += n;
+  }
   return batch;
 }
 
@@ -442,9 +475,20 @@ void Run::illustrate(const Batch& batch, int64_t step) {
 }
 
 void Run::log(int64_t step, std::map<std::string, double> m, double elapsed, int64_t samples) {
-  if (exp_->context().rank() != 0) return;
+  if (exp_->context().rank() != 0) {
+    for (auto& [key, rp] : padding_) rp = {0.0, 0.0};  // keys stay known as variable-length
+    return;
+  }
   m["lr"] = lr_->at(step);
   m["samples_per_s"] = samples * exp_->context().world_size() / std::max(elapsed, 1e-9);
+  // padding/<key>: the padded share of a variable-length key's batches;
+  // <key>/per_s: its real (unpadded) elements per second, all ranks.
+  for (auto& [key, rp] : padding_) {
+    if (rp.second == 0) continue;
+    m["padding/" + key] = 1.0 - rp.first / rp.second;
+    m[key + "/per_s"] = rp.first * exp_->context().world_size() / std::max(elapsed, 1e-9);
+    rp = {0.0, 0.0};
+  }
   m["epoch"] = static_cast<double>(loader_->epoch()) + static_cast<double>(loader_->batch_in_epoch()) /
                                                            loader_->batches_per_epoch();
   metrics_->write(step, m);

@@ -196,4 +196,122 @@ TEST(Loader, TooSmallDatasetIsAClearError) {
   EXPECT_NE(msg.find("too few for one batch of 64"), std::string::npos) << msg;
 }
 
+
+// ---- length bucketing
+
+// Sample i holds "x" = [i] and "seq" of a pseudo-random length 1..64.
+class Ragged : public sslab::Dataset {
+ public:
+  explicit Ragged(int64_t n) : n_(n) {}
+  int64_t size() const override { return n_; }
+  static int64_t length(int64_t i) { return 1 + static_cast<int64_t>(sslab::mix_seed(7, static_cast<uint64_t>(i)) % 64); }
+  Sample get(int64_t i) const override {
+    return {{"x", torch::tensor({static_cast<float>(i)})}, {"seq", torch::full({length(i)}, static_cast<float>(i))}};
+  }
+
+ private:
+  int64_t n_;
+};
+
+LoaderOptions bucketed(const sslab::Dataset& data, int64_t batch, int64_t max_tokens = 0, int workers = 2) {
+  LoaderOptions o;
+  o.batch_size = batch;
+  o.workers = workers;
+  o.seed = 11;
+  o.max_tokens = max_tokens;
+  o.lengths = sslab::sample_lengths(data, "seq", 2, "train.bucket_key");
+  return o;
+}
+
+// The padded share of "seq" over one epoch's batches.
+double padding(Loader& loader) {
+  double real = 0, padded = 0;
+  for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    Batch batch = loader.next();
+    // One length in the whole batch: collated without "seq.length".
+    real += batch.has("seq.length") ? static_cast<double>(batch.tensors.at("seq.length").sum().item<int64_t>())
+                                    : static_cast<double>(batch.tensors.at("seq").numel());
+    padded += static_cast<double>(batch.tensors.at("seq").numel());
+  }
+  return 1.0 - real / padded;
+}
+
+TEST(Bucketing, EverySampleOncePerEpochWithLessPadding) {
+  auto data = std::make_shared<Ragged>(1000);
+  auto o = bucketed(*data, 32);
+  Loader loader(data, o);
+  EXPECT_EQ(loader.batches_per_epoch(), 32);  // 31 of 32 and the last 8: nothing dropped
+  for (int64_t e = 0; e < 2; ++e) {
+    std::vector<int> seen(1000, 0);
+    for (int64_t b = 0; b < loader.batches_per_epoch(); ++b)
+      for (int64_t i : loader.indices(e, b)) ++seen[i];
+    for (int64_t i = 0; i < 1000; ++i) ASSERT_EQ(seen[i], 1) << "epoch " << e << ", sample " << i;
+  }
+  EXPECT_NE(loader.indices(0, 0), loader.indices(1, 0));  // another order each epoch
+  LoaderOptions plain;
+  plain.batch_size = 32;
+  plain.seed = 11;
+  Loader unbucketed(data, plain);
+  const double before = padding(unbucketed), after = padding(loader);
+  EXPECT_GT(before, 0.3);
+  EXPECT_LT(after, 0.05) << "before " << before;
+}
+
+TEST(Bucketing, SameBatchesAcrossWorkerCountsAndExactResume) {
+  auto data = std::make_shared<Ragged>(500);
+  std::vector<std::vector<torch::Tensor>> runs;
+  for (int workers : {0, 1, 3}) {
+    Loader loader(data, bucketed(*data, 16, 0, workers), {{"seq", {std::make_shared<Jitter>()}}});
+    std::vector<torch::Tensor> out;
+    for (int b = 0; b < 70; ++b) out.push_back(loader.next().tensors.at("seq").clone());  // crosses an epoch
+    runs.push_back(out);
+  }
+  for (size_t r = 1; r < runs.size(); ++r)
+    for (size_t b = 0; b < runs[0].size(); ++b) ASSERT_TRUE(torch::equal(runs[0][b], runs[r][b])) << "batch " << b;
+  Loader a(data, bucketed(*data, 16)), b(data, bucketed(*data, 16));
+  for (int i = 0; i < 41; ++i) a.next();
+  b.seek(a.epoch(), a.batch_in_epoch());
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(torch::equal(a.next().tensors.at("x"), b.next().tensors.at("x")));
+}
+
+TEST(Bucketing, TokenCapBoundsEveryBatch) {
+  auto data = std::make_shared<Ragged>(1000);
+  auto o = bucketed(*data, 1000, 512);
+  o.bucket_width = 8;
+  Loader loader(data, o);
+  int64_t samples = 0, sizes_differ = 0, first = -1;
+  for (int64_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    Batch batch = loader.load(0, b);
+    const int64_t longest = batch.tensors.at("seq").size(1);
+    const int64_t rounded = (longest + 7) / 8 * 8;
+    EXPECT_LE(batch.size * rounded, 512) << "batch " << b << ": " << batch.size << " x " << longest;
+    samples += batch.size;
+    if (first < 0) first = batch.size;
+    sizes_differ += batch.size != first;
+  }
+  EXPECT_EQ(samples, 1000);
+  EXPECT_GT(sizes_differ, 0);  // short sequences travel in larger batches
+}
+
+TEST(Bucketing, RanksGetDisjointBatches) {
+  auto data = std::make_shared<Ragged>(300);
+  auto o = bucketed(*data, 10);
+  o.world_size = 2;
+  Loader r0(data, o);
+  o.rank = 1;
+  Loader r1(data, o);
+  EXPECT_EQ(r0.batches_per_epoch(), 15);
+  std::set<int64_t> seen;
+  for (int64_t b = 0; b < 15; ++b)
+    for (const Loader* l : {&r0, &r1})
+      for (int64_t i : l->indices(0, b)) EXPECT_TRUE(seen.insert(i).second) << i;
+  EXPECT_EQ(seen.size(), 300u);
+}
+
+TEST(Bucketing, MissingKeyIsAClearError) {
+  Ragged data(10);
+  std::string e = sslab_test::user_error([&] { sslab::sample_lengths(data, "text.ids", 2, "r.toml:5:1: train.bucket_key"); });
+  EXPECT_NE(e.find("r.toml:5:1: train.bucket_key: sample 0 has no key 'text.ids'"), std::string::npos) << e;
+}
+
 }  // namespace

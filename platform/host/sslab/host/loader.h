@@ -27,6 +27,19 @@ struct LoaderOptions {
   int world_size = 1;
   bool skip_bad_samples = false;  // DataError: skip (and count) instead of failing
   bool pin_memory = false;        // collate into page-locked memory (CUDA runs: async copies)
+  // Length bucketing (fairseq's batch_by_size): with one length per dataset
+  // sample here, every epoch sorts the samples by length rounded up to a
+  // multiple of bucket_width (ties in a seeded random order), cuts the
+  // sorted list into batches, and shuffles the order of the batches. With
+  // max_tokens > 0 a batch takes samples while (samples x its longest
+  // rounded length) stays within max_tokens, and at most batch_size of them;
+  // otherwise batch_size each (the last batch may be smaller). Every sample
+  // is in one batch per epoch; with several ranks the batches are dealt
+  // round-robin and the last world_size - 1 at most are left out.
+  // Determinism, seek and resume are as without bucketing.
+  std::vector<int64_t> lengths;
+  int64_t bucket_width = 1;
+  int64_t max_tokens = 0;
   // Views: key -> n copies "<key>@0".."<key>@n-1" made before the transforms
   // (each view then has its own pipeline, so its own random augmentation).
   std::map<std::string, int> views;
@@ -39,6 +52,12 @@ struct Pipeline {
 };
 
 // collate() and mix_seed() are in sslab/components.h.
+
+// The first dimension of `key` in every sample of `dataset` (read with get(),
+// before transforms, on `threads` threads): LoaderOptions::lengths. UserError
+// naming `where` when a sample lacks the key or it is a scalar.
+SSLAB_API std::vector<int64_t> sample_lengths(const Dataset& dataset, const std::string& key, int threads,
+                                              const std::string& where);
 
 class SSLAB_API Loader {
  public:
@@ -73,6 +92,10 @@ class SSLAB_API Loader {
   Batch load(int64_t e, int64_t b, int64_t& skipped) const;
   void fill();
   std::shared_ptr<const std::vector<int64_t>> order(int64_t e) const;
+  // Bucketing: the epoch's batches (global, before dealing to ranks).
+  std::shared_ptr<const std::vector<std::vector<int64_t>>> buckets(int64_t e) const;
+  bool bucketing() const { return !options_.lengths.empty(); }
+  int64_t global_batches_ = 0;  // bucketing: batches per epoch over all ranks
 
   std::shared_ptr<Dataset> dataset_;
   LoaderOptions options_;
