@@ -1,8 +1,15 @@
 #include "audio_io.h"
 
 #include <sndfile.h>
+#include <unistd.h>
 
 #include <array>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+#include <thread>
 #include <cstring>
 #include <vector>
 #include <fstream>
@@ -245,6 +252,102 @@ torch::Tensor load_wave(const std::string& path, int64_t sample_rate) {
   DecodedAudio clip = decode_audio(path);
   std::vector<float> mono = resample(clip.samples, clip.sample_rate, sample_rate, path);
   return torch::from_blob(mono.data(), {static_cast<int64_t>(mono.size())}, torch::kFloat32).clone();
+}
+
+namespace {
+
+constexpr char kCacheMagic[8] = {'S', 'S', 'L', 'W', 'A', 'V', 'E', '1'};
+constexpr size_t kCacheHeader = 32;  // magic, rate, count, checksum
+
+uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+// The clip of a cache file, or an undefined tensor when it does not read back whole.
+torch::Tensor read_cache(const std::string& file, int64_t sample_rate) {
+  std::FILE* f = std::fopen(file.c_str(), "rb");
+  if (!f) return {};
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  char header[kCacheHeader];
+  if (std::fread(header, 1, kCacheHeader, f) != kCacheHeader || std::memcmp(header, kCacheMagic, 8) != 0) return {};
+  int64_t rate = 0, count = 0;
+  uint64_t sum = 0;
+  std::memcpy(&rate, header + 8, 8);
+  std::memcpy(&count, header + 16, 8);
+  std::memcpy(&sum, header + 24, 8);
+  if (rate != sample_rate || count < 0) return {};
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec || size != kCacheHeader + static_cast<uint64_t>(count) * 4) return {};  // also bounds the allocation
+  torch::Tensor out = torch::empty({count}, torch::kFloat32);
+  if (count > 0 && std::fread(out.data_ptr<float>(), 4, static_cast<size_t>(count), f) != static_cast<size_t>(count))
+    return {};
+  if (fnv1a(out.data_ptr<float>(), static_cast<size_t>(count) * 4) != sum) return {};
+  return out;
+}
+
+// Writes a cache file atomically (a unique temporary, then a rename); false on failure.
+bool write_cache(const std::string& file, const torch::Tensor& wave, int64_t sample_rate) {
+  static std::atomic<uint64_t> serial{0};
+  std::ostringstream tmp_name;
+  tmp_name << file << ".tmp" << ::getpid() << "." << std::hash<std::thread::id>()(std::this_thread::get_id()) << "."
+           << serial++;
+  const std::string tmp = tmp_name.str();
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return false;
+  const int64_t count = wave.numel();
+  const uint64_t sum = fnv1a(wave.data_ptr<float>(), static_cast<size_t>(count) * 4);
+  char header[kCacheHeader];
+  std::memcpy(header, kCacheMagic, 8);
+  std::memcpy(header + 8, &sample_rate, 8);
+  std::memcpy(header + 16, &count, 8);
+  std::memcpy(header + 24, &sum, 8);
+  bool ok = std::fwrite(header, 1, kCacheHeader, f) == kCacheHeader &&
+            (count == 0 || std::fwrite(wave.data_ptr<float>(), 4, static_cast<size_t>(count), f) == static_cast<size_t>(count));
+  ok = std::fclose(f) == 0 && ok;
+  std::error_code ec;
+  if (ok) std::filesystem::rename(tmp, file, ec);
+  if (!ok || ec) {
+    std::filesystem::remove(tmp, ec);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string wave_cache_file(const std::string& path, int64_t sample_rate, const std::string& cache_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec);
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw DataError(path, str("cannot open the file (", ec.message(), ")"));
+  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  std::ostringstream key;
+  key << absolute.lexically_normal().string() << '\n' << size << '\n' << mtime << '\n' << sample_rate;
+  const std::string k = key.str();
+  char name[40];
+  std::snprintf(name, sizeof(name), "%016llx.f32", static_cast<unsigned long long>(fnv1a(k.data(), k.size())));
+  return (fs::path(cache_dir) / name).string();
+}
+
+torch::Tensor load_wave_cached(const std::string& path, int64_t sample_rate, const std::string& cache_dir) {
+  if (cache_dir.empty()) return load_wave(path, sample_rate);
+  const std::string file = wave_cache_file(path, sample_rate, cache_dir);
+  torch::Tensor cached = read_cache(file, sample_rate);
+  if (cached.defined()) return cached;
+  torch::Tensor wave = load_wave(path, sample_rate);  // a bad source file throws here, naming it
+  std::error_code ec;
+  std::filesystem::create_directories(cache_dir, ec);
+  if (!write_cache(file, wave, sample_rate)) {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+      std::cerr << "audio: cannot write the resample cache in " << cache_dir
+                << " (full, read-only or missing?); clips are resampled on every read" << std::endl;
+  }
+  return wave;
 }
 
 int64_t raw_read_frames(const std::string& path, int64_t* sample_rate) {

@@ -40,6 +40,20 @@ std::vector<float> resample(const std::vector<float>& samples, int64_t from_rate
 // decode_audio + resample: a float32 tensor [S] at `sample_rate`.
 torch::Tensor load_wave(const std::string& path, int64_t sample_rate);
 
+// load_wave through a cache of resampled clips in `cache_dir` ("": none).
+// The first read of a file decodes and resamples it and stores the result
+// (float32 at sample_rate, with a checksum) as <cache_dir>/<key>.f32, the
+// key hashed from the file's absolute path, size, modification time and the
+// rate; later reads return it with one read of the file. A cache file that
+// does not read back whole (cut, damaged, another version) is decoded again
+// and replaced; a cache that cannot be written is skipped with one warning.
+// A changed source file gets a new key, so a stale clip is never returned.
+torch::Tensor load_wave_cached(const std::string& path, int64_t sample_rate, const std::string& cache_dir);
+
+// The cache file load_wave_cached uses for `path` at `sample_rate` (for
+// tests and tools); throws DataError when `path` cannot be examined.
+std::string wave_cache_file(const std::string& path, int64_t sample_rate, const std::string& cache_dir);
+
 // The number of samples libsndfile decodes from `path` (raw read, no mixdown
 // or resampling) and its rate; for benchmarks. Throws DataError.
 int64_t raw_read_frames(const std::string& path, int64_t* sample_rate = nullptr);

@@ -136,7 +136,7 @@ int64_t ManifestDataset::num_classes() const {
 
 Sample ManifestDataset::get(int64_t index) const {
   const Row& row = rows_.at(static_cast<size_t>(index));
-  torch::Tensor wave = load_wave(row.path, options_.sample_rate);
+  torch::Tensor wave = load_wave_cached(row.path, options_.sample_rate, options_.resample_cache);
   if (options_.seconds > 0)
     wave = crop_wave(wave, static_cast<int64_t>(std::llround(options_.seconds * options_.sample_rate)), options_.crop);
   Sample s;

@@ -24,6 +24,7 @@ struct ManifestOptions {
   int64_t sample_rate = 16000;
   double seconds = 0;          // 0: whole clips; else crop to at most this
   std::string crop = "start";  // start or center (fixed crops; random ones are a transform)
+  std::string resample_cache;  // folder of resampled clips ("" : resample on every read)
 };
 
 // path<TAB>col1<TAB>col2... Paths are relative to the manifest's folder.

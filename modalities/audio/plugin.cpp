@@ -40,6 +40,10 @@ void register_datasets(Registrar& r) {
   m.add("sample_rate", &M::sample_rate, "resample every clip to this rate (libswresample)").min(1000);
   m.add("seconds", &M::seconds, "crop clips to at most this many seconds (0: whole clips)").min(0);
   m.add("crop", &M::crop, "where the fixed crop is taken: start or center").choices({"start", "center"});
+  m.add("resample_cache", &M::resample_cache,
+        "folder for the clips resampled to sample_rate, each stored on its first read and read back whole after "
+        "(float32 with a checksum; a changed source file gets a new entry; \"\": resample on every read)")
+      .path();
   r.dataset("audio.manifest",
             "clips listed in a TSV manifest (WAV/FLAC/Ogg via libsndfile), mono, resampled: audio.wave [S], "
             "label, label.<column>",

@@ -245,4 +245,79 @@ TEST(Resample, PreservesDurationAndTone) {
   EXPECT_LT(h.slice(0, 400, -400).abs().max().item<double>(), 0.02);
 }
 
+// ---- the resample cache
+
+TEST(ResampleCache, SecondReadComesFromTheCacheAndEqualsTheResampledClip) {
+  TempDir dir;
+  const std::string path = dir / "tone.wav", cache = dir / "cache";
+  write_sound(path, sine(440, 0.5, 22050), 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const torch::Tensor direct = sslab::audio::load_wave(path, 16000);
+  const torch::Tensor first = sslab::audio::load_wave_cached(path, 16000, cache);
+  EXPECT_TRUE(torch::equal(first, direct));
+  const std::string file = sslab::audio::wave_cache_file(path, 16000, cache);
+  ASSERT_TRUE(fs::exists(file));
+  // The second read is the cache file: with the source's bytes garbled (same
+  // size and modification time, so the same key) it still returns the clip.
+  const auto size = fs::file_size(path);
+  const auto mtime = fs::last_write_time(path);
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << std::string(size, 'x');
+  fs::last_write_time(path, mtime);
+  EXPECT_TRUE(torch::equal(sslab::audio::load_wave_cached(path, 16000, cache), direct));
+  EXPECT_NE(user_error([&] { sslab::audio::load_wave(path, 16000); }), "<no exception>");
+  EXPECT_NE(sslab::audio::wave_cache_file(path, 8000, cache), file);  // another rate, another entry
+}
+
+TEST(ResampleCache, DamagedOrCutCacheFilesAreReplaced) {
+  TempDir dir;
+  const std::string path = dir / "tone.wav", cache = dir / "cache";
+  write_sound(path, sine(300, 0.25, 22050), 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const torch::Tensor direct = sslab::audio::load_wave(path, 16000);
+  sslab::audio::load_wave_cached(path, 16000, cache);
+  const std::string file = sslab::audio::wave_cache_file(path, 16000, cache);
+  const auto size = fs::file_size(file);
+  {  // one flipped bit in the samples: the checksum catches it
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size - 3));
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(static_cast<std::streamoff>(size - 3));
+    c = static_cast<char>(c ^ 0x10);
+    f.write(&c, 1);
+  }
+  EXPECT_TRUE(torch::equal(sslab::audio::load_wave_cached(path, 16000, cache), direct));
+  fs::resize_file(file, size / 2);  // cut
+  EXPECT_TRUE(torch::equal(sslab::audio::load_wave_cached(path, 16000, cache), direct));
+  EXPECT_EQ(fs::file_size(file), size);  // written whole again
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << "SSLWAVE1 and then nonsense";
+  EXPECT_TRUE(torch::equal(sslab::audio::load_wave_cached(path, 16000, cache), direct));
+  EXPECT_EQ(fs::file_size(file), size);
+}
+
+TEST(ResampleCache, AChangedSourceIsReadAgain) {
+  TempDir dir;
+  const std::string path = dir / "clip.wav", cache = dir / "cache";
+  write_sound(path, sine(440, 0.5, 22050), 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const torch::Tensor a = sslab::audio::load_wave_cached(path, 16000, cache);
+  write_sound(path, sine(1000, 0.75, 22050), 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  const torch::Tensor b = sslab::audio::load_wave_cached(path, 16000, cache);
+  EXPECT_EQ(b.size(0), 12000);
+  EXPECT_NEAR(dominant_hz(b, 16000), 1000, 5);
+  EXPECT_FALSE(a.size(0) == b.size(0));
+}
+
+TEST(ResampleCache, UnwritableCacheStillLoadsAndBadSourcesNameTheSource) {
+  TempDir dir;
+  const std::string path = dir / "tone.wav";
+  write_sound(path, sine(440, 0.25, 22050), 1, 22050, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  std::ofstream(dir / "not_a_folder") << "a file where the cache folder should be";
+  const torch::Tensor wave = sslab::audio::load_wave_cached(path, 16000, dir / "not_a_folder/cache");
+  EXPECT_TRUE(torch::equal(wave, sslab::audio::load_wave(path, 16000)));
+  std::ofstream(dir / "text.wav") << "not audio";
+  std::string msg = user_error([&] { sslab::audio::load_wave_cached(dir / "text.wav", 16000, dir / "cache"); });
+  EXPECT_NE(msg.find("text.wav"), std::string::npos) << msg;
+  msg = user_error([&] { sslab::audio::load_wave_cached(dir / "missing.wav", 16000, dir / "cache"); });
+  EXPECT_NE(msg.find("missing.wav"), std::string::npos) << msg;
+  EXPECT_FALSE(fs::exists(dir / "cache") && !fs::is_empty(dir / "cache"));
+}
+
 }  // namespace
