@@ -1,6 +1,8 @@
 #include "audio_io.h"
 
 #include <sndfile.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -10,6 +12,7 @@
 #include <iostream>
 #include <sstream>
 #include <thread>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 #include <fstream>
@@ -265,26 +268,53 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 0xcbf29ce484222325ULL) {
   return h;
 }
 
+// The cache files' checksum: FNV-1a over 8-byte words (8x the byte-wise
+// speed: the check must cost little beside the read), then the tail bytes.
+uint64_t checksum(const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  uint64_t h = 0xcbf29ce484222325ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x100000001b3ULL;
+    h ^= h >> 29;
+  }
+  return fnv1a(p + i, n - i, h);
+}
+
 // The clip of a cache file, or an undefined tensor when it does not read back whole.
 torch::Tensor read_cache(const std::string& file, int64_t sample_rate) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f) return {};
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(f, std::fclose);
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  auto read_all = [fd](void* dst, size_t n) {
+    auto* p = static_cast<char*>(dst);
+    while (n > 0) {
+      const ssize_t got = ::read(fd, p, n);
+      if (got <= 0) return false;
+      p += got;
+      n -= static_cast<size_t>(got);
+    }
+    return true;
+  };
   char header[kCacheHeader];
-  if (std::fread(header, 1, kCacheHeader, f) != kCacheHeader || std::memcmp(header, kCacheMagic, 8) != 0) return {};
+  if (!read_all(header, kCacheHeader) || std::memcmp(header, kCacheMagic, 8) != 0) return {};
   int64_t rate = 0, count = 0;
   uint64_t sum = 0;
   std::memcpy(&rate, header + 8, 8);
   std::memcpy(&count, header + 16, 8);
   std::memcpy(&sum, header + 24, 8);
   if (rate != sample_rate || count < 0) return {};
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(file, ec);
-  if (ec || size != kCacheHeader + static_cast<uint64_t>(count) * 4) return {};  // also bounds the allocation
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != kCacheHeader + static_cast<uint64_t>(count) * 4)
+    return {};  // also bounds the allocation
   torch::Tensor out = torch::empty({count}, torch::kFloat32);
-  if (count > 0 && std::fread(out.data_ptr<float>(), 4, static_cast<size_t>(count), f) != static_cast<size_t>(count))
-    return {};
-  if (fnv1a(out.data_ptr<float>(), static_cast<size_t>(count) * 4) != sum) return {};
+  if (count > 0 && !read_all(out.data_ptr<float>(), static_cast<size_t>(count) * 4)) return {};
+  if (checksum(out.data_ptr<float>(), static_cast<size_t>(count) * 4) != sum) return {};
   return out;
 }
 
@@ -298,7 +328,7 @@ bool write_cache(const std::string& file, const torch::Tensor& wave, int64_t sam
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) return false;
   const int64_t count = wave.numel();
-  const uint64_t sum = fnv1a(wave.data_ptr<float>(), static_cast<size_t>(count) * 4);
+  const uint64_t sum = checksum(wave.data_ptr<float>(), static_cast<size_t>(count) * 4);
   char header[kCacheHeader];
   std::memcpy(header, kCacheMagic, 8);
   std::memcpy(header + 8, &sample_rate, 8);
@@ -322,11 +352,11 @@ std::string wave_cache_file(const std::string& path, int64_t sample_rate, const 
   namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path absolute = fs::absolute(path, ec);
-  const auto size = fs::file_size(path, ec);
-  if (ec) throw DataError(path, str("cannot open the file (", ec.message(), ")"));
-  const auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw DataError(path, str("cannot open the file (", std::strerror(errno), ")"));
   std::ostringstream key;
-  key << absolute.lexically_normal().string() << '\n' << size << '\n' << mtime << '\n' << sample_rate;
+  key << absolute.lexically_normal().string() << '\n' << st.st_size << '\n' << st.st_mtim.tv_sec << '.'
+      << st.st_mtim.tv_nsec << '\n' << sample_rate;
   const std::string k = key.str();
   char name[40];
   std::snprintf(name, sizeof(name), "%016llx.f32", static_cast<unsigned long long>(fnv1a(k.data(), k.size())));
