@@ -311,19 +311,24 @@ void save_checkpoint(const TrainingState& state, int64_t step, const std::string
   for (auto& [name, t] : HostAccess::ema_targets(state.exp.context())) out.module("ema/" + name, *t.target);
   out.optimizer("optimizer", state.optimizer);
   state.probes.save(out);
+  out.save(checkpoint_path(run_dir, step));
+  prune_checkpoints(run_dir, keep);
+}
+
+std::string checkpoint_path(const std::string& run_dir, int64_t step) {
   char name[32];
   std::snprintf(name, sizeof(name), "step-%09ld.pt", static_cast<long>(step));
-  fs::path dir = fs::path(run_dir) / "checkpoints";
-  out.save((dir / name).string());
-  // Only now that the new one is complete: keep the newest `keep`, and drop
-  // what a killed save left behind.
+  return (fs::path(run_dir) / "checkpoints" / name).string();
+}
+
+void prune_checkpoints(const std::string& run_dir, int64_t keep) {
   auto all = checkpoints_newest_first(run_dir);
   std::error_code ec;
   for (size_t i = static_cast<size_t>(std::max<int64_t>(keep, 1)); i < all.size(); ++i) {
     fs::remove(all[i], ec);
     fs::remove(checksum_file(all[i]), ec);
   }
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
+  for (const auto& e : fs::directory_iterator(fs::path(run_dir) / "checkpoints", ec)) {
     std::string f = e.path().filename().string();
     if (f.size() > 4 && f.substr(f.size() - 4) == ".tmp") fs::remove(e.path(), ec);
   }

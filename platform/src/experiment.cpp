@@ -129,6 +129,30 @@ std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> inner, int64_t l
 
 namespace {
 
+// The samples of `inner` at `indices`, in that order.
+class IndexedDataset : public Dataset {
+ public:
+  IndexedDataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices)
+      : inner_(std::move(inner)), indices_(std::move(indices)) {}
+  int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
+  Sample get(int64_t i) const override { return inner_->get(indices_.at(static_cast<size_t>(i))); }
+  int64_t num_classes() const override { return inner_->num_classes(); }
+
+ private:
+  std::shared_ptr<Dataset> inner_;
+  std::vector<int64_t> indices_;
+};
+
+}  // namespace
+
+std::shared_ptr<Dataset> subset_dataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices) {
+  for (int64_t i : indices)
+    SSLAB_CHECK(i >= 0 && i < inner->size(), "subset: index ", i, " outside a dataset of ", inner->size());
+  return std::make_shared<IndexedDataset>(std::move(inner), std::move(indices));
+}
+
+namespace {
+
 // Starts component `kind_name`.`name` (built from `node`) from its `init` weights.
 void initialize_component(torch::nn::Module& m, const RecipeNode& node, ComponentKind kind, const std::string& kind_name,
                           const std::string& name, const Registries& reg, std::ostream& log) {

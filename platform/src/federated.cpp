@@ -21,6 +21,7 @@
 #include "sslab/host/checkpoint.h"
 #include "sslab/host/distributed.h"
 #include "sslab/host/evaluation.h"
+#include "sslab/host/experiment.h"
 #include "sslab/host/json.h"
 #include "sslab/host/loader.h"
 #include "sslab/host/online_probe.h"
@@ -212,28 +213,6 @@ std::vector<int64_t> round_clients(int64_t clients, int64_t per_round, uint64_t 
   return all;
 }
 
-namespace {
-
-class SubsetDataset : public Dataset {
- public:
-  SubsetDataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices)
-      : inner_(std::move(inner)), indices_(std::move(indices)) {}
-  int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
-  Sample get(int64_t index) const override { return inner_->get(indices_.at(static_cast<size_t>(index))); }
-  int64_t num_classes() const override { return inner_->num_classes(); }
-
- private:
-  std::shared_ptr<Dataset> inner_;
-  std::vector<int64_t> indices_;
-};
-
-}  // namespace
-
-std::shared_ptr<Dataset> subset_dataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices) {
-  for (int64_t i : indices)
-    SSLAB_CHECK(i >= 0 && i < inner->size(), "subset: index ", i, " outside a dataset of ", inner->size());
-  return std::make_shared<SubsetDataset>(std::move(inner), std::move(indices));
-}
 
 namespace {
 
@@ -320,6 +299,9 @@ FederatedRun::FederatedRun(const Recipe& recipe, const TrainOptions& options, co
       eval_cfg_(federated_section(recipe, "eval", eval_schema())) {
   set_threads(options_.threads > 0 ? options_.threads : train_.get_int("threads"));
   validate_training(recipe_);
+  SSLAB_CHECK(train_.get_string("bucket_key").empty(), train_.locate("bucket_key"),
+              ": length bucketing is not available with [federated] (its centralised and single-client baselines "
+              "bucket as usual)");
   const bool cuda = train_.get_string("device") == "cuda";
   bf16_ = train_.get_string("precision") == "bf16";
   DistEnv env = read_dist_env();
@@ -417,20 +399,11 @@ void FederatedRun::collect_state() {
 }
 
 void FederatedRun::setup_dir(const std::string& resume_dir) {
-  if (!resume_dir.empty()) {
-    dir_ = resume_dir;
-    if (!latest_checkpoint(resume_dir).empty()) {
-      auto ckpt = open_latest_checkpoint(resume_dir, exp_->context().device(), std::cerr);
-      restore(*ckpt);
-      resumed_ = true;
-    }
-  } else if (!options_.out.empty()) {
-    dir_ = options_.out;
-    SSLAB_CHECK(latest_checkpoint(dir_.string()).empty(), "run folder '", dir_.string(),
-                "' already holds checkpoints; continue it with 'sslab train --resume ", dir_.string(),
-                "' or choose another --out");
-  } else {
-    dir_ = default_run_dir(recipe_);
+  dir_ = choose_run_dir(recipe_, options_, resume_dir);
+  if (!resume_dir.empty() && !latest_checkpoint(resume_dir).empty()) {
+    auto ckpt = open_latest_checkpoint(resume_dir, exp_->context().device(), std::cerr);
+    restore(*ckpt);
+    resumed_ = true;
   }
   if (rank_ != 0) return;
   if (resumed_) {
@@ -487,15 +460,8 @@ void FederatedRun::save(int64_t round) {
     for (const auto& [i, t] : clients_[k].local) out.tensor(str("client/", k, "/", state_[i].name), t);
     if (!clients_[k].optimizer.empty()) out.bytes(str("client_optimizer/", k), clients_[k].optimizer);
   }
-  char name[32];
-  std::snprintf(name, sizeof(name), "step-%09ld.pt", static_cast<long>(step));
-  out.save((dir_ / "checkpoints" / name).string());
-  auto all = checkpoints_newest_first(dir_.string());
-  std::error_code ec;
-  for (size_t i = static_cast<size_t>(std::max<int64_t>(ckpt_cfg_.get_int("keep_last"), 1)); i < all.size(); ++i) {
-    fs::remove(all[i], ec);
-    fs::remove(all[i] + ".crc32c", ec);
-  }
+  out.save(checkpoint_path(dir_.string(), step));
+  prune_checkpoints(dir_.string(), ckpt_cfg_.get_int("keep_last"));
   saved_round_ = round;
 }
 
@@ -576,19 +542,11 @@ std::map<std::string, double> FederatedRun::train_client(int64_t client, int64_t
     for (int64_t micro = 0; micro < accumulate_; ++micro) {
       Batch batch = loader->next();
       if (!ctx.device().is_cpu()) batch = batch.to(ctx.device(), true);
-      AutocastBf16 autocast(bf16_);
       torch::Tensor loss;
-      for (auto& slot : exp_->objectives()) {
-        ObjectiveOutput out = slot.objective->compute(batch);
-        const double value = out.loss.item<double>();
-        SSLAB_CHECK(std::isfinite(value), "round ", r, ", client ", client, ", local step ", s, ": objective '",
-                    slot.name, "' gave a ", std::isnan(value) ? "NaN" : "infinite",
-                    " loss; the run stops (lower train.lr, set train.grad_clip, or check the data)");
-        torch::Tensor weighted = out.loss * (slot.weight / accumulate_);
-        loss = loss.defined() ? loss + weighted : weighted;
-        sums["loss"] += slot.weight * value / accumulate_;
-        sums[slot.name + "/loss"] += value / accumulate_;
-        for (const auto& [k, v] : out.metrics) sums[slot.name + "/" + k] += v / accumulate_;
+      {
+        AutocastBf16 autocast(bf16_);  // forward passes only, as in the trainer
+        loss = objectives_loss(*exp_, batch, 1.0 / static_cast<double>(accumulate_), sums, sums["loss"],
+                               str("round ", r, ", client ", client, ", local step ", s));
       }
       loss.backward();
     }

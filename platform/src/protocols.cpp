@@ -23,20 +23,6 @@ namespace {
 
 namespace F = torch::nn::functional;
 
-// The samples of `inner` at `indices`, in that order.
-class IndexedDataset : public Dataset {
- public:
-  IndexedDataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices)
-      : inner_(std::move(inner)), indices_(std::move(indices)) {}
-  int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
-  Sample get(int64_t i) const override { return inner_->get(indices_.at(static_cast<size_t>(i))); }
-  int64_t num_classes() const override { return inner_->num_classes(); }
-
- private:
-  std::shared_ptr<Dataset> inner_;
-  std::vector<int64_t> indices_;
-};
-
 // The head: standardisation of the pooled embedding (BatchNorm without
 // affine parameters, as MAE's linear evaluation), then a linear layer or a
 // one-hidden-layer MLP.
@@ -209,7 +195,7 @@ FinetuneTrace finetune_encoder(const std::shared_ptr<Encoder>& encoder, const Fi
   for (auto& g : opt.param_groups())
     for (auto& p : g.params()) all_params.push_back(p);
 
-  auto train_data = std::make_shared<IndexedDataset>(task.train, subset.train);
+  auto train_data = subset_dataset(task.train, subset.train);
   LoaderOptions lo;
   lo.batch_size = std::min<int64_t>(s.batch_size, train_data->size());
   lo.workers = static_cast<int>(s.workers);
@@ -220,7 +206,7 @@ FinetuneTrace finetune_encoder(const std::shared_ptr<Encoder>& encoder, const Fi
   const int64_t steps = finetune_steps(s, train_data->size());
   const int64_t warm = static_cast<int64_t>(std::llround(s.warmup * static_cast<double>(steps)));
   const int64_t every = std::max<int64_t>(1, steps / std::max<int64_t>(1, s.checks));
-  auto val_data = std::make_shared<IndexedDataset>(task.train, subset.val);
+  auto val_data = subset_dataset(task.train, subset.val);
 
   State best;
   double best_val = -1;

@@ -48,6 +48,34 @@ void update_ema_targets(BuildContext& ctx) {
   }
 }
 
+std::string choose_run_dir(const Recipe& recipe, const TrainOptions& options, const std::string& resume_dir) {
+  if (!resume_dir.empty()) return resume_dir;
+  if (options.out.empty()) return default_run_dir(recipe);
+  SSLAB_CHECK(latest_checkpoint(options.out).empty(), "run folder '", options.out,
+              "' already holds checkpoints; continue it with 'sslab train --resume ", options.out,
+              "' or choose another --out");
+  return options.out;
+}
+
+torch::Tensor objectives_loss(Experiment& exp, const Batch& batch, double scale, std::map<std::string, double>& metrics,
+                              double& total, const std::string& where) {
+  torch::Tensor loss;
+  for (auto& slot : exp.objectives()) {
+    ObjectiveOutput out = slot.objective->compute(batch);
+    double value = out.loss.item<double>();
+    if (!std::isfinite(value)) {
+      throw UserError(str(where, ": objective '", slot.name, "' gave a ", std::isnan(value) ? "NaN" : "infinite",
+                          " loss; the run stops (lower train.lr, set train.grad_clip, or check the data)"));
+    }
+    torch::Tensor weighted = out.loss * (slot.weight * scale);
+    loss = loss.defined() ? loss + weighted : weighted;
+    total += slot.weight * value * scale;  // the weighted total, without another sync
+    metrics[slot.name + "/loss"] += value * scale;
+    for (const auto& [k, v] : out.metrics) metrics[slot.name + "/" + k] += v * scale;
+  }
+  return loss;
+}
+
 namespace {
 
 Config section(const Recipe& r, const std::string& name, const Schema& s) { return r.at(name).validate(s, {}); }
@@ -70,6 +98,7 @@ class Run {
   TrainingState state() { return {recipe_, *exp_, *loader_, *optimizer_, *probes_, acc_}; }
   // The steps of the loop.
   Batch next_batch();
+  void count_padding(const Batch& batch);
   torch::Tensor objectives(const Batch& batch, int64_t step, StepMetrics& m);
   void backward(torch::Tensor& loss, bool last_micro);
   void clip(StepMetrics& m);
@@ -171,8 +200,6 @@ Run::Run(const Recipe& recipe, const TrainOptions& options, const std::string& r
     }
   }
   if (!train_.get_string("bucket_key").empty()) {
-    SSLAB_CHECK(!recipe_.at("federated").exists(), train_.locate("bucket_key"),
-                ": length bucketing is not available with [federated]");
     const auto t0 = std::chrono::steady_clock::now();
     lo.lengths = sample_lengths(*loader_data, train_.get_string("bucket_key"), std::max(1, lo.workers),
                                 train_.locate("bucket_key"));
@@ -221,20 +248,11 @@ void Run::broadcast_state() {
 }
 
 void Run::setup_dir(const std::string& resume_dir) {
-  if (!resume_dir.empty()) {
-    dir_ = resume_dir;
-    if (!latest_checkpoint(resume_dir).empty()) {
-      auto ckpt = open_latest_checkpoint(resume_dir, exp_->context().device(), std::cerr);
-      step_ = restore_checkpoint(state(), *ckpt);
-      resumed_ = true;
-    }
-  } else if (!options_.out.empty()) {
-    dir_ = options_.out;
-    SSLAB_CHECK(latest_checkpoint(dir_.string()).empty(), "run folder '", dir_.string(),
-                "' already holds checkpoints; continue it with 'sslab train --resume ", dir_.string(),
-                "' or choose another --out");
-  } else {
-    dir_ = default_run_dir(recipe_);
+  dir_ = choose_run_dir(recipe_, options_, resume_dir);
+  if (!resume_dir.empty() && !latest_checkpoint(resume_dir).empty()) {
+    auto ckpt = open_latest_checkpoint(resume_dir, exp_->context().device(), std::cerr);
+    step_ = restore_checkpoint(state(), *ckpt);
+    resumed_ = true;
   }
   if (exp_->context().rank() != 0) return;
   if (resumed_) {
@@ -305,47 +323,33 @@ TrainResult Run::go() {
 // loader.next: one micro-batch, on the training device.
 Batch Run::next_batch() {
   Batch batch = loader_->next();
+  count_padding(batch);  // on the host batch: no device sync
   if (!exp_->context().device().is_cpu()) batch = batch.to(exp_->context().device(), true);
   samples_since_log_ += batch.size;
-  // Padding of variable-length keys: real and padded elements since the last log.
-  for (const auto& [key, t] : batch.tensors) {
-    if (key.size() < 8 || key.compare(key.size() - 7, 7, ".length") != 0) continue;
-    const std::string base = key.substr(0, key.size() - 7);
-    if (!batch.has(base) || batch.at(base).dim() < 2) continue;
-    auto& [real, padded] = padding_[base];
-    real += static_cast<double>(t.sum().item<int64_t>());
-    padded += static_cast<double>(batch.at(base).size(0) * batch.at(base).size(1));
-  }
-  // A batch whose samples happen to have one length is collated without
-  // ".length" (bucketing makes that common): all real, no padding.
-  for (auto& [base, rp] : padding_) {
-    if (batch.has(base + ".length") || !batch.has(base) || batch.at(base).dim() < 2) continue;
-    const auto n = static_cast<double>(batch.at(base).size(0) * batch.at(base).size(1));
-    rp.first += n;
-    rp.second += n;
-  }
   return batch;
+}
+
+// Real and padded elements of each variable-length key since the last log.
+// A batch whose samples happen to share one length is collated without
+// "<key>.length" (common under bucketing): all real, once the key is known
+// to vary.
+void Run::count_padding(const Batch& batch) {
+  for (const auto& [key, t] : batch.tensors) {
+    if (t.dim() < 2) continue;
+    const auto length = batch.tensors.find(key + ".length");
+    if (length == batch.tensors.end() && !padding_.count(key)) continue;
+    const auto n = static_cast<double>(t.size(0) * t.size(1));
+    auto& [real, padded] = padding_[key];
+    real += length != batch.tensors.end() ? static_cast<double>(length->second.sum().item<int64_t>()) : n;
+    padded += n;
+  }
 }
 
 // The objectives' forward passes: their weighted sum over this micro-batch,
 // divided by the micro-batches per step. Stops the run on a NaN/infinite loss.
 torch::Tensor Run::objectives(const Batch& batch, int64_t step, StepMetrics& m) {
   AutocastBf16 autocast(bf16_);  // forward passes only; backward follows the forward dtypes
-  torch::Tensor total;
-  for (auto& slot : exp_->objectives()) {
-    ObjectiveOutput out = slot.objective->compute(batch);
-    double value = out.loss.item<double>();
-    if (!std::isfinite(value)) {
-      throw UserError(str("step ", step, ": objective '", slot.name, "' gave a ", std::isnan(value) ? "NaN" : "infinite",
-                          " loss; the run stops (lower train.lr, set train.grad_clip, or check the data)"));
-    }
-    torch::Tensor weighted = out.loss * (slot.weight / accumulate_);
-    total = total.defined() ? total + weighted : weighted;
-    m.loss += slot.weight * value / accumulate_;  // the weighted total, without another sync
-    m.values[slot.name + "/loss"] += value / accumulate_;
-    for (const auto& [k, v] : out.metrics) m.values[slot.name + "/" + k] += v / accumulate_;
-  }
-  return total;
+  return objectives_loss(*exp_, batch, 1.0 / static_cast<double>(accumulate_), m.values, m.loss, str("step ", step));
 }
 
 // Accumulates gradients; on the last micro-batch of a data-parallel step the

@@ -275,6 +275,14 @@ TEST(Federated, RecipeErrorsNameTheKey) {
   auto key = fed_train(dir, fed_recipe("batch_size = 16\nsteps = 1", "clients = 2\npartition = \"by_key\"\nkey = \"speaker\""), "d");
   EXPECT_EQ(key.exit_code, 2);
   EXPECT_NE(key.err.find("federated.key: sample 0 has no key 'speaker'"), std::string::npos) << key.err;
+  auto norms = fed_train(dir, fed_recipe("batch_size = 16\nsteps = 1", "clients = 2\nlocal_norms = true"), "e");
+  EXPECT_EQ(norms.exit_code, 2);
+  EXPECT_NE(norms.err.find("federated.local_norms: the model has no normalisation layer"), std::string::npos)
+      << norms.err;
+  auto bucket = fed_train(dir, fed_recipe("batch_size = 16\nsteps = 1\nbucket_key = \"x\"", "clients = 2"), "f");
+  EXPECT_EQ(bucket.exit_code, 2);
+  EXPECT_NE(bucket.err.find("train.bucket_key: length bucketing is not available with [federated]"), std::string::npos)
+      << bucket.err;
 }
 
 }  // namespace

@@ -111,6 +111,12 @@ struct TrainingState {
   Accumulator& accumulator;
 };
 
+// RUN_DIR/checkpoints/step-<9 digits>.pt.
+SSLAB_API std::string checkpoint_path(const std::string& run_dir, int64_t step);
+// After a checkpoint is complete: deletes all but the newest `keep`
+// (checkpoint.keep_last) and what a killed save left behind (*.tmp).
+SSLAB_API void prune_checkpoints(const std::string& run_dir, int64_t keep);
+
 // Saves checkpoints/step-<step>.pt under run_dir; once it is complete, deletes
 // all but the newest `keep` (checkpoint.keep_last).
 void save_checkpoint(const TrainingState& state, int64_t step, const std::string& run_dir, int64_t keep);

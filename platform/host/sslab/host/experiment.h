@@ -133,5 +133,8 @@ class SSLAB_API Experiment {
 
 // A dataset restricted to its first `limit` samples.
 SSLAB_API std::shared_ptr<Dataset> limit_dataset(std::shared_ptr<Dataset> inner, int64_t limit);
+// The samples `indices` of `inner`, in that order, renumbered 0..n-1
+// (label subsets, federated clients' shards).
+SSLAB_API std::shared_ptr<Dataset> subset_dataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices);
 
 }  // namespace sslab

@@ -62,8 +62,7 @@ SSLAB_API std::vector<std::vector<int64_t>> federated_partition(const Config& fe
 // or >= clients, else per_round drawn without replacement from (seed, round).
 SSLAB_API std::vector<int64_t> round_clients(int64_t clients, int64_t per_round, uint64_t seed, int64_t round);
 
-// The samples `indices` of `inner`, renumbered 0..n-1.
-SSLAB_API std::shared_ptr<Dataset> subset_dataset(std::shared_ptr<Dataset> inner, std::vector<int64_t> indices);
+// subset_dataset (a client's shard): sslab/host/experiment.h.
 
 // Federated training (called by train() and resume() for federated recipes).
 TrainResult train_federated(const Recipe& recipe, const TrainOptions& options, const std::string& resume_dir);

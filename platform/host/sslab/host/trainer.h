@@ -9,6 +9,7 @@
 // evaluation when [eval] enabled.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,18 @@ SSLAB_API TrainResult resume(const std::string& run_dir, const TrainOptions& opt
 // One EMA step for every target of the context:
 // target = m * target + (1 - m) * online; buffers are copied.
 SSLAB_API void update_ema_targets(BuildContext& ctx);
+
+// The run folder of a run: `resume_dir` when resuming, else options.out
+// (UserError if it already holds checkpoints), else runs/<name>-<timestamp>.
+SSLAB_API std::string choose_run_dir(const Recipe& recipe, const TrainOptions& options, const std::string& resume_dir);
+
+// The objectives' forward passes on `batch`: their weighted sum times
+// `scale` (1 / micro-batches per step) to backpropagate. Adds each
+// objective's loss and metrics (times scale) to `metrics` and the weighted
+// total to `total`. A NaN or infinite loss is a UserError starting with
+// `where` ("step 12") and naming the objective.
+SSLAB_API torch::Tensor objectives_loss(Experiment& exp, const Batch& batch, double scale,
+                                        std::map<std::string, double>& metrics, double& total, const std::string& where);
 
 // Sets intra-op threads (0: one per core) and returns the number used.
 SSLAB_API int set_threads(int64_t threads);
